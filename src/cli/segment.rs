@@ -1,0 +1,185 @@
+//! The shell around the segmenter: reads the capture, feeds the core,
+//! publishes what it returns, and stops cleanly on SIGINT/SIGTERM.
+
+use std::fs::File;
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use backset::descriptor::{self, Descriptor};
+use backset::naming::Naming;
+use backset::outdir::{self, OutDir, INDEX_FILE};
+use backset::segmenter::{Config, Event, Segmenter};
+use backset::units::{parse_duration_us, parse_size};
+
+use super::SegmentArgs;
+
+const CHUNK: usize = 256 * 1024;
+
+enum Input {
+    Data(Vec<u8>),
+    End,
+    Failed(std::io::Error),
+}
+
+pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
+    let config = Config {
+        interval_us: parse_duration_us(&args.interval)?,
+        size: args.size.as_deref().map(parse_size).transpose()?,
+    };
+    if config.interval_us == 0 && config.size.is_none() {
+        return Err(backset::Error::Usage("--interval 0 needs --size".into()).into());
+    }
+    let naming = Naming::new(&args.prefix);
+    let (mut out, resume) = OutDir::open(&args.outdir, naming.clone(), args.new, args.fsync)?;
+    let previous = match resume {
+        Some(_) => outdir::read_descriptor(&args.outdir)?,
+        None => None,
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing signal handlers")?;
+    }
+    let input = open_input(&args.input)?;
+    let (tx, rx) = mpsc::sync_channel::<Input>(4);
+    std::thread::spawn(move || read_into(input, tx));
+
+    let mut shell = Shell {
+        out,
+        quiet: args.quiet,
+        descriptor: Descriptor {
+            version: descriptor::VERSION,
+            prefix: naming.prefix.clone(),
+            pattern: naming.pattern(),
+            index: INDEX_FILE.into(),
+            timescale: 0,
+            interval_us: config.interval_us,
+            size: config.size,
+            tracks: Vec::new(),
+            started_us: previous.as_ref().map_or_else(now_us, |d| d.started_us),
+            ended: false,
+            ended_us: None,
+        },
+        published: 0,
+    };
+    let mut segmenter = Segmenter::new(config, resume);
+    let mut failure: Option<anyhow::Error> = None;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Input::Data(bytes)) => match segmenter.push(&bytes, now_us()) {
+                Ok(events) => shell.handle(events)?,
+                Err(e) => {
+                    failure = Some(e.into());
+                    break;
+                }
+            },
+            Ok(Input::End) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Ok(Input::Failed(e)) => {
+                failure = Some(anyhow::Error::new(e).context(format!("reading {}", args.input)));
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+
+    // Whatever stopped us, what is complete gets published.
+    match segmenter.finish() {
+        Ok(events) => shell.handle(events)?,
+        Err(e) if failure.is_none() && shell.published == 0 => failure = Some(e.into()),
+        Err(_) => {}
+    }
+    if shell.descriptor.timescale != 0 {
+        shell.descriptor.ended = true;
+        shell.descriptor.ended_us = Some(now_us());
+        shell.out.write_descriptor(&shell.descriptor)?;
+    }
+    out = shell.out;
+    drop(out);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+struct Shell {
+    out: OutDir,
+    quiet: bool,
+    descriptor: Descriptor,
+    published: u64,
+}
+
+impl Shell {
+    fn handle(&mut self, events: Vec<Event>) -> anyhow::Result<()> {
+        for event in events {
+            match event {
+                Event::Started { tracks, timescale } => {
+                    self.out.start(timescale)?;
+                    self.descriptor.timescale = timescale;
+                    self.descriptor.tracks = tracks;
+                    self.out.write_descriptor(&self.descriptor)?;
+                }
+                Event::Asset(asset) => {
+                    let record = self.out.publish(&asset, now_us())?;
+                    self.published += 1;
+                    if !self.quiet {
+                        let ts = f64::from(self.descriptor.timescale.max(1));
+                        eprintln!(
+                            "published {}: start {:.3} s, duration {:.3} s, {} bytes, {} entry point(s)",
+                            self.out.asset_path(record.sequence).display(),
+                            record.start as f64 / ts,
+                            record.duration as f64 / ts,
+                            record.size,
+                            record.entries
+                        );
+                    }
+                }
+                Event::Warning(w) => eprintln!("backset: warning: {w}"),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open_input(name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
+    if name == "-" {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    let file = File::open(name).map_err(backset::Error::io(name))?;
+    Ok(Box::new(file))
+}
+
+fn read_into(mut input: Box<dyn Read + Send>, tx: mpsc::SyncSender<Input>) {
+    loop {
+        let mut buf = vec![0u8; CHUNK];
+        match input.read(&mut buf) {
+            Ok(0) => {
+                let _ = tx.send(Input::End);
+                return;
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.send(Input::Data(buf)).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = tx.send(Input::Failed(e));
+                return;
+            }
+        }
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}

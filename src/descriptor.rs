@@ -1,0 +1,34 @@
+//! The stream descriptor (`stream.json`): what a client needs to know about
+//! the transmission without reading an asset.
+
+use serde::{Deserialize, Serialize};
+
+use crate::init::Track;
+
+pub const FILE: &str = "stream.json";
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    pub version: u32,
+    /// File name prefix of the assets.
+    pub prefix: String,
+    /// printf-style pattern of asset names, N from 0.
+    pub pattern: String,
+    /// The index file, beside this one.
+    pub index: String,
+    /// Ticks per second of every timestamp in the maps and the index.
+    pub timescale: u32,
+    /// Target asset duration in µs (`--interval`).
+    pub interval_us: u64,
+    /// Target asset size in bytes (`--size`), if cutting by data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    pub tracks: Vec<Track>,
+    /// Wall-clock start of the transmission, µs since the Unix epoch.
+    pub started_us: u64,
+    /// True once the transmission has ended: no asset follows the last one.
+    pub ended: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_us: Option<u64>,
+}

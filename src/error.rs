@@ -1,0 +1,65 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the library. Errors caused by input name
+/// the byte offset in the capture and the box concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not a fragmented MP4: byte {offset}: expected a box, found {found}")]
+    NotMp4 { offset: u64, found: String },
+
+    #[error("{kind} at byte {offset}: {reason}")]
+    BadBox {
+        offset: u64,
+        kind: String,
+        reason: String,
+    },
+
+    #[error("moof at byte {offset} comes before any moov: the capture has no initialisation")]
+    MoofBeforeMoov { offset: u64 },
+
+    #[error("truncated {kind} at byte {offset}: {have} of {need} bytes arrived before the end")]
+    Truncated {
+        offset: u64,
+        kind: String,
+        have: u64,
+        need: u64,
+    },
+
+    #[error("the capture ended before any complete fragment")]
+    Empty,
+
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("{path}: {reason}")]
+    BadFile { path: PathBuf, reason: String },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn bad_box(offset: u64, kind: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        Error::BadBox {
+            offset,
+            kind: kind.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+
+    /// Whether the error comes from the capture (exit 2) rather than from the
+    /// machine (disk, permissions).
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, Error::Io { .. })
+    }
+}

@@ -1,0 +1,189 @@
+//! The capture's initialisation (`ftyp` + `moov`): its tracks, and the bytes
+//! every asset repeats so that it plays on its own.
+
+use bytes::Bytes;
+use mp4_atom::{Codec, Decode, Encode, Ftyp, Moov};
+use serde::{Deserialize, Serialize};
+
+use crate::framing::RawBox;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackKind {
+    Video,
+    Audio,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Track {
+    pub id: u32,
+    pub kind: TrackKind,
+    pub codec: String,
+    pub timescale: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u16>,
+    #[serde(skip)]
+    pub defaults: SampleDefaults,
+}
+
+/// Per-track sample defaults from `trex`, the last resort when `tfhd` and
+/// `trun` leave a field out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SampleDefaults {
+    pub description_index: u32,
+    pub duration: u32,
+    pub size: u32,
+    pub flags: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Init {
+    /// `ftyp` + `moov` exactly as the encoder wrote them (an `ftyp` is made
+    /// if the capture had none), so each asset's initialisation is the
+    /// capture's own.
+    pub bytes: Bytes,
+    pub tracks: Vec<Track>,
+    moov: Bytes,
+}
+
+impl Init {
+    pub fn parse(ftyp: Option<&RawBox>, moov: &RawBox) -> Result<Init> {
+        let decoded = Moov::decode(&mut moov.bytes.as_ref())
+            .map_err(|e| Error::bad_box(moov.offset, "moov", format!("cannot decode: {e}")))?;
+        let Some(mvex) = &decoded.mvex else {
+            return Err(Error::bad_box(
+                moov.offset,
+                "moov",
+                "no mvex box: this is a plain MP4, not a fragmented capture (use -movflags frag_keyframe+empty_moov)",
+            ));
+        };
+        let mut tracks = Vec::with_capacity(decoded.trak.len());
+        for trak in &decoded.trak {
+            let id = trak.tkhd.track_id;
+            let timescale = trak.mdia.mdhd.timescale;
+            if timescale == 0 {
+                return Err(Error::bad_box(moov.offset, "mdhd", format!("track {id} has timescale 0")));
+            }
+            let kind = match trak.mdia.hdlr.handler.as_ref() {
+                b"vide" => TrackKind::Video,
+                b"soun" => TrackKind::Audio,
+                _ => TrackKind::Other,
+            };
+            let codec = trak.mdia.minf.stbl.stsd.codecs.first();
+            let defaults = mvex
+                .trex
+                .iter()
+                .find(|t| t.track_id == id)
+                .map(|t| SampleDefaults {
+                    description_index: t.default_sample_description_index,
+                    duration: t.default_sample_duration,
+                    size: t.default_sample_size,
+                    flags: t.default_sample_flags,
+                })
+                .unwrap_or_default();
+            let (width, height) = match kind {
+                TrackKind::Video => (
+                    Some(trak.tkhd.width.integer()),
+                    Some(trak.tkhd.height.integer()),
+                ),
+                _ => (None, None),
+            };
+            tracks.push(Track {
+                id,
+                kind,
+                codec: codec.map(codec_name).unwrap_or_else(|| "none".into()),
+                timescale,
+                width,
+                height,
+                channels: codec.and_then(channels),
+                defaults,
+            });
+        }
+        if tracks.is_empty() {
+            return Err(Error::bad_box(moov.offset, "moov", "no tracks"));
+        }
+
+        let mut bytes = Vec::with_capacity(moov.bytes.len() + 32);
+        match ftyp {
+            Some(f) => bytes.extend_from_slice(&f.bytes),
+            None => Ftyp {
+                major_brand: b"iso6".into(),
+                minor_version: 0,
+                compatible_brands: vec![b"iso6".into(), b"cmfc".into(), b"mp41".into()],
+            }
+            .encode(&mut bytes)
+            .map_err(|e| Error::bad_box(moov.offset, "ftyp", e.to_string()))?,
+        }
+        bytes.extend_from_slice(&moov.bytes);
+        Ok(Init {
+            bytes: bytes.into(),
+            tracks,
+            moov: moov.bytes.clone(),
+        })
+    }
+
+    /// An initialisation with only a track list, for pure tests of what
+    /// depends on tracks alone.
+    #[doc(hidden)]
+    pub fn with_tracks(tracks: Vec<Track>) -> Init {
+        Init {
+            bytes: Bytes::new(),
+            tracks,
+            moov: Bytes::new(),
+        }
+    }
+
+    /// Whether a later `moov` describes the same stream as this one.
+    pub fn same_moov(&self, moov: &RawBox) -> bool {
+        self.moov == moov.bytes
+    }
+
+    pub fn track_index(&self, id: u32) -> Option<usize> {
+        self.tracks.iter().position(|t| t.id == id)
+    }
+
+    /// The track whose key frames are the entry points: the first video
+    /// track, or the first track of an audio-only stream.
+    pub fn reference(&self) -> usize {
+        self.tracks
+            .iter()
+            .position(|t| t.kind == TrackKind::Video)
+            .unwrap_or(0)
+    }
+}
+
+fn codec_name(codec: &Codec) -> String {
+    let name = match codec {
+        Codec::Avc1(_) => "avc1",
+        Codec::Avc3(_) => "avc3",
+        Codec::Hev1(_) => "hev1",
+        Codec::Hvc1(_) => "hvc1",
+        Codec::Vp08(_) => "vp08",
+        Codec::Vp09(_) => "vp09",
+        Codec::Av01(_) => "av01",
+        Codec::Mp4a(_) => "mp4a",
+        Codec::Opus(_) => "Opus",
+        Codec::Mp3(_) => "mp3",
+        Codec::Flac(_) => "fLaC",
+        Codec::Ac3(_) => "ac-3",
+        Codec::Eac3(_) => "ec-3",
+        Codec::Tx3g(_) => "tx3g",
+        Codec::Wvtt(_) => "wvtt",
+        _ => "other",
+    };
+    name.into()
+}
+
+fn channels(codec: &Codec) -> Option<u16> {
+    match codec {
+        Codec::Mp4a(a) => Some(a.audio.channel_count),
+        Codec::Opus(a) => Some(a.audio.channel_count),
+        _ => None,
+    }
+}

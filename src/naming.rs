@@ -1,0 +1,83 @@
+//! Predictable names: asset N's name is a pure function of the prefix and N.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Naming {
+    pub prefix: String,
+}
+
+impl Default for Naming {
+    fn default() -> Self {
+        Naming {
+            prefix: "asset".into(),
+        }
+    }
+}
+
+impl Naming {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Naming {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// `<prefix>-<N, 8 digits>.mp4`; N past 99,999,999 simply gets more digits.
+    pub fn name(&self, sequence: u64) -> String {
+        format!("{}-{:08}.mp4", self.prefix, sequence)
+    }
+
+    /// The pattern as documented for clients (printf style).
+    pub fn pattern(&self) -> String {
+        format!("{}-%08d.mp4", self.prefix)
+    }
+
+    /// The sequence number of a file name of this pattern, if it is one.
+    pub fn sequence_of(&self, name: &str) -> Option<u64> {
+        let digits = name
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('-')?
+            .strip_suffix(".mp4")?;
+        if digits.len() < 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u64 = digits.parse().ok()?;
+        (self.name(n) == name).then_some(n)
+    }
+
+    /// Prefixes end up in file names: keep them to one path component.
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = !self.prefix.is_empty()
+            && !self.prefix.starts_with('.')
+            && self
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "bad prefix {:?}: use letters, digits, '-', '_' or '.', not starting with '.'",
+                self.prefix
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nth_name_is_known_without_listing() {
+        let n = Naming::default();
+        assert_eq!(n.name(0), "asset-00000000.mp4");
+        assert_eq!(n.name(3), "asset-00000003.mp4");
+        assert_eq!(n.sequence_of("asset-00000003.mp4"), Some(3));
+        assert_eq!(n.sequence_of("asset-3.mp4"), None);
+        assert_eq!(n.sequence_of("other-00000003.mp4"), None);
+        assert_eq!(n.sequence_of("asset-000000003.mp4"), None);
+        assert_eq!(Naming::new("cam1").name(123_456_789), "cam1-123456789.mp4");
+        assert!(Naming::new("../x").validate().is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! The live directory: assets published atomically under predictable names,
+//! the index appended after each publish, the stream descriptor.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::asset::FinishedAsset;
+use crate::descriptor::{self, Descriptor};
+use crate::index::{Index, IndexWriter, Record};
+use crate::naming::Naming;
+use crate::segmenter::Resume;
+use crate::{Error, Result};
+
+pub const INDEX_FILE: &str = "index.bin";
+
+pub struct OutDir {
+    dir: PathBuf,
+    naming: Naming,
+    index: Option<IndexWriter>,
+    fsync: bool,
+}
+
+impl OutDir {
+    /// Opens (creating) a stream directory. Without `new`, an existing
+    /// transmission there is continued: the returned [`Resume`] says where.
+    /// With `new`, its index, descriptor and assets are removed first.
+    pub fn open(dir: &Path, naming: Naming, new: bool, fsync: bool) -> Result<(OutDir, Option<Resume>)> {
+        naming.validate().map_err(Error::Usage)?;
+        fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let index_path = dir.join(INDEX_FILE);
+        if new {
+            remove_transmission(dir, &naming)?;
+        }
+        let resume = if index_path.exists() {
+            let index = Index::open(&index_path)?;
+            index.last().map(|last| Resume {
+                next_sequence: last.sequence + 1,
+                time_base: last.end(),
+                next_datastamp: last.datastamp + last.media_len(),
+                timescale: index.timescale,
+            })
+        } else {
+            None
+        };
+        Ok((
+            OutDir {
+                dir: dir.to_path_buf(),
+                naming,
+                index: None,
+                fsync,
+            },
+            resume,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn asset_path(&self, sequence: u64) -> PathBuf {
+        self.dir.join(self.naming.name(sequence))
+    }
+
+    /// Opens the index for appending, creating it with the transmission's
+    /// timescale if this is a new transmission.
+    pub fn start(&mut self, timescale: u32) -> Result<()> {
+        let (writer, _) = IndexWriter::open(&self.dir.join(INDEX_FILE), timescale, self.fsync)?;
+        self.index = Some(writer);
+        Ok(())
+    }
+
+    /// Writes the asset under a temporary name, renames it into place, then
+    /// appends its index record: a reader that finds a record finds the
+    /// whole asset.
+    pub fn publish(&mut self, asset: &FinishedAsset, published_us: u64) -> Result<Record> {
+        let final_path = self.asset_path(asset.sequence());
+        let tmp = self.dir.join(format!(".{}.partial", self.naming.name(asset.sequence())));
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&asset.header)?;
+            f.write_all(&asset.body)?;
+            if self.fsync {
+                f.sync_all()?;
+            }
+            Ok(())
+        };
+        if let Err(e) = write() {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::Io { path: tmp, source: e });
+        }
+        fs::rename(&tmp, &final_path).map_err(Error::io(&final_path))?;
+        if self.fsync {
+            File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(Error::io(&self.dir))?;
+        }
+        let record = asset.record(published_us);
+        let index = self.index.as_mut().ok_or_else(|| Error::Usage("internal: index not started".into()))?;
+        index.append(&record)?;
+        Ok(record)
+    }
+
+    pub fn write_descriptor(&self, d: &Descriptor) -> Result<()> {
+        write_atomically(&self.dir.join(descriptor::FILE), &serde_json::to_vec_pretty(d).unwrap_or_default())
+    }
+}
+
+pub fn read_descriptor(dir: &Path) -> Result<Option<Descriptor>> {
+    let path = dir.join(descriptor::FILE);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::BadFile {
+            path,
+            reason: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Io { path, source: e }),
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial"));
+    fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
+    fs::rename(&tmp, path).map_err(Error::io(path))
+}
+
+/// Removes what a transmission left in `dir`: its index, descriptor,
+/// assets of this naming and temporary files. Nothing else is touched.
+fn remove_transmission(dir: &Path, naming: &Naming) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
+        let entry = entry.map_err(Error::io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name == INDEX_FILE
+            || name == descriptor::FILE
+            || naming.sequence_of(&name).is_some()
+            || (name.starts_with('.') && name.ends_with(".partial"));
+        if ours {
+            fs::remove_file(entry.path()).map_err(Error::io(entry.path()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Writes one piece of an input fragment as an output fragment: a new
+//! `moof` (one `traf` per track, explicit per-sample fields, default base is
+//! the `moof`) and an `mdat` holding the piece's sample bytes, copied as
+//! whole ranges, never sample by sample.
+
+use mp4_atom::{Encode, Mfhd, Moof, Tfdt, Tfhd, Traf, Trun, TrunEntry};
+
+use crate::fragment::Fragment;
+use crate::init::Init;
+use crate::split::Piece;
+use crate::{Error, Result};
+
+/// Appends `moof` + `mdat` for `piece` to `out`. `shift[track]` moves decode
+/// times (non-zero only when a transmission continues over a new capture).
+pub fn write_fragment(
+    out: &mut Vec<u8>,
+    fragment: &Fragment,
+    piece: &Piece,
+    init: &Init,
+    sequence: u32,
+    shift: &[i64],
+) -> Result<()> {
+    let fail = |e: mp4_atom::Error| Error::bad_box(fragment.moof_offset, "moof", format!("cannot rewrite: {e}"));
+
+    let mut moof = Moof {
+        mfhd: Mfhd {
+            sequence_number: sequence,
+        },
+        traf: Vec::new(),
+    };
+    let mut payload_len = 0u64;
+    // For each traf, the parts its truns carry, in order.
+    let mut traf_parts: Vec<Vec<&crate::split::Part>> = Vec::new();
+    for part in &piece.parts {
+        let run = &fragment.runs[part.run];
+        let samples = &fragment.samples[part.samples.clone()];
+        let Some(first) = samples.first() else { continue };
+        let track = &init.tracks[run.track];
+        let entries: Vec<TrunEntry> = samples
+            .iter()
+            .map(|s| TrunEntry {
+                duration: Some(s.duration),
+                size: Some(s.size),
+                flags: Some(s.flags),
+                cts: Some(s.cts),
+            })
+            .collect();
+        let trun = Trun {
+            data_offset: Some(0),
+            samples: entries.into(),
+        };
+        payload_len += samples.iter().map(|s| u64::from(s.size)).sum::<u64>();
+        match moof.traf.iter().position(|t| t.tfhd.track_id == track.id) {
+            Some(t) => {
+                moof.traf[t].trun.push(trun);
+                traf_parts[t].push(part);
+            }
+            None => {
+                traf_parts.push(vec![part]);
+                let dts = first.dts.checked_add_signed(shift[run.track]).ok_or_else(|| {
+                    Error::bad_box(fragment.moof_offset, "tfdt", "decode time out of range after shift")
+                })?;
+                moof.traf.push(Traf {
+                    tfhd: Tfhd {
+                        track_id: track.id,
+                        sample_description_index: run.description_index,
+                        default_base_is_moof: true,
+                        ..Default::default()
+                    },
+                    tfdt: Some(Tfdt {
+                        base_media_decode_time: dts,
+                    }),
+                    trun: vec![trun],
+                    ..Default::default()
+                });
+            }
+        }
+    }
+
+    // The moof's size does not depend on the offsets' values: measure it,
+    // then fill them in.
+    let mut probe = Vec::new();
+    moof.encode(&mut probe).map_err(fail)?;
+    let mdat_header: u64 = if payload_len + 8 > u64::from(u32::MAX) { 16 } else { 8 };
+    let mut data_offset = probe.len() as u64 + mdat_header;
+    for (traf, parts) in moof.traf.iter_mut().zip(&traf_parts) {
+        for (trun, part) in traf.trun.iter_mut().zip(parts) {
+            trun.data_offset = Some(i32::try_from(data_offset).map_err(|_| {
+                Error::bad_box(fragment.moof_offset, "trun", "fragment too large for a 32-bit data offset")
+            })?);
+            data_offset += part_bytes(fragment, part);
+        }
+    }
+    out.reserve(probe.len() + (mdat_header + payload_len) as usize);
+    moof.encode(out).map_err(fail)?;
+    if mdat_header == 8 {
+        out.extend_from_slice(&((payload_len + 8) as u32).to_be_bytes());
+        out.extend_from_slice(b"mdat");
+    } else {
+        out.extend_from_slice(&1u32.to_be_bytes());
+        out.extend_from_slice(b"mdat");
+        out.extend_from_slice(&(payload_len + 16).to_be_bytes());
+    }
+    for part in traf_parts.iter().flatten() {
+        let samples = &fragment.samples[part.samples.clone()];
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else { continue };
+        let end = last.data + last.size as usize;
+        if (end - first.data) as u64 == part_bytes(fragment, part) {
+            out.extend_from_slice(&fragment.mdat[first.data..end]);
+        } else {
+            // A run whose samples are not back to back (legal, never seen
+            // from encoders): copy them one by one.
+            for s in samples {
+                out.extend_from_slice(&fragment.mdat[s.data..s.data + s.size as usize]);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn part_bytes(fragment: &Fragment, part: &crate::split::Part) -> u64 {
+    fragment.samples[part.samples.clone()]
+        .iter()
+        .map(|s| u64::from(s.size))
+        .sum()
+}

@@ -1,0 +1,322 @@
+//! The segmenter: an I/O-free state machine fed capture bytes, returning the
+//! assets that are complete and any warnings. The caller owns files, clocks
+//! and signals.
+
+use crate::asset::{AssetBuilder, FinishedAsset};
+use crate::fragment::{self, Fragment};
+use crate::framing::{Framer, RawBox};
+use crate::init::{Init, Track};
+use crate::rewrite::write_fragment;
+use crate::split::{split, Piece};
+use crate::stamps::{rescale, Clock, Datastamps};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// A new asset begins at the first entry point at or after the current
+    /// asset's start plus this, in µs.
+    pub interval_us: u64,
+    /// A new asset begins at the first entry point once the current asset
+    /// holds this many bytes of fragments.
+    pub size: Option<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            interval_us: 2_000_000,
+            size: None,
+        }
+    }
+}
+
+/// Where a continued transmission goes on from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    pub next_sequence: u64,
+    /// The live edge: end of the last asset, in `timescale` ticks.
+    pub time_base: u64,
+    pub next_datastamp: u64,
+    pub timescale: u32,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    /// The capture's initialisation was read: the tracks, and the timescale
+    /// of the transmission's timestamps.
+    Started { tracks: Vec<Track>, timescale: u32 },
+    /// An asset is complete and may be published.
+    Asset(FinishedAsset),
+    Warning(String),
+}
+
+pub struct Segmenter {
+    config: Config,
+    resume: Option<Resume>,
+    framer: Framer,
+    ftyp: Option<RawBox>,
+    init: Option<Init>,
+    moof: Option<RawBox>,
+    next_dts: Vec<Option<u64>>,
+    shift: Vec<Option<i64>>,
+    clock: Option<Clock>,
+    datastamps: Datastamps,
+    asset: Option<AssetBuilder>,
+    /// Transmission time where the open asset's reference track ends.
+    asset_end: u64,
+    next_sequence: u64,
+    fragment_sequence: u32,
+    dropped_before_key: u64,
+    last_capacity: usize,
+}
+
+impl Segmenter {
+    pub fn new(config: Config, resume: Option<Resume>) -> Self {
+        Segmenter {
+            config,
+            resume,
+            framer: Framer::default(),
+            ftyp: None,
+            init: None,
+            moof: None,
+            next_dts: Vec::new(),
+            shift: Vec::new(),
+            clock: None,
+            datastamps: Datastamps::starting_at(resume.map_or(0, |r| r.next_datastamp)),
+            asset: None,
+            asset_end: 0,
+            next_sequence: resume.map_or(0, |r| r.next_sequence),
+            fragment_sequence: 0,
+            dropped_before_key: 0,
+            last_capacity: 0,
+        }
+    }
+
+    /// Feeds capture bytes received at `now_us` (µs since the Unix epoch).
+    pub fn push(&mut self, chunk: &[u8], now_us: u64) -> Result<Vec<Event>> {
+        self.framer.push(chunk);
+        let mut events = Vec::new();
+        while let Some(b) = self.framer.next_box()? {
+            self.on_box(b, now_us, &mut events)?;
+        }
+        Ok(events)
+    }
+
+    /// The input has ended (or the process is asked to stop): publishes the
+    /// open asset. A partial box at the end is a warning after good data and
+    /// an error before any.
+    pub fn finish(&mut self) -> Result<Vec<Event>> {
+        let mut events = Vec::new();
+        let unfinished = self.framer.unfinished().map(|(kind, offset, have, need)| Error::Truncated {
+            offset,
+            kind,
+            have,
+            need,
+        });
+        let pending_moof = self.moof.take().map(|m| Error::Truncated {
+            offset: m.offset,
+            kind: "moof".into(),
+            have: m.bytes.len() as u64,
+            need: m.bytes.len() as u64 + 8,
+        });
+        let problem = unfinished.or(pending_moof);
+        let closed = match self.init.take() {
+            Some(init) => {
+                let closed = self.close_asset(&init, None);
+                self.init = Some(init);
+                closed?
+            }
+            None => None,
+        };
+        match closed {
+            Some(asset) => events.push(Event::Asset(asset)),
+            None => {
+                return Err(problem.unwrap_or(Error::Empty));
+            }
+        }
+        if let Some(p) = problem {
+            events.push(Event::Warning(format!("{p}; the incomplete fragment was dropped")));
+        }
+        Ok(events)
+    }
+
+    /// Bytes waiting for the rest of their box.
+    pub fn buffered(&self) -> usize {
+        self.framer.buffered()
+    }
+
+    fn on_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
+        match &b.kind {
+            b"ftyp" => {
+                if self.init.is_none() {
+                    self.ftyp = Some(b);
+                }
+            }
+            b"moov" => self.on_moov(b, events)?,
+            b"moof" => {
+                if self.init.is_none() {
+                    return Err(Error::MoofBeforeMoov { offset: b.offset });
+                }
+                if let Some(previous) = self.moof.replace(b) {
+                    return Err(Error::bad_box(previous.offset, "moof", "no mdat follows it"));
+                }
+            }
+            b"mdat" => {
+                let Some(moof) = self.moof.take() else {
+                    return match self.init {
+                        None => Err(Error::bad_box(b.offset, "mdat", "media data before any moov: not a fragmented capture")),
+                        Some(_) => Err(Error::bad_box(b.offset, "mdat", "no moof before it")),
+                    };
+                };
+                self.on_fragment(&moof, &b, now_us, events)?;
+            }
+            // sidx/styp/free/mfra/prft/emsg describe the input's layout or
+            // are not carried yet; the assets have their own layout.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_moov(&mut self, b: RawBox, events: &mut Vec<Event>) -> Result<()> {
+        if let Some(init) = &self.init {
+            if init.same_moov(&b) {
+                return Ok(());
+            }
+            return Err(Error::bad_box(
+                b.offset,
+                "moov",
+                "a second, different moov (encoder restart with new parameters) is not supported yet",
+            ));
+        }
+        let init = Init::parse(self.ftyp.as_ref(), &b)?;
+        let reference = &init.tracks[init.reference()];
+        let timescale = self.resume.map_or(reference.timescale, |r| r.timescale);
+        self.clock = Some(Clock::new(
+            timescale,
+            reference.timescale,
+            self.resume.map_or(0, |r| r.time_base),
+        ));
+        self.next_dts = vec![None; init.tracks.len()];
+        self.shift = vec![None; init.tracks.len()];
+        events.push(Event::Started {
+            tracks: init.tracks.clone(),
+            timescale,
+        });
+        self.init = Some(init);
+        Ok(())
+    }
+
+    fn on_fragment(&mut self, moof: &RawBox, mdat: &RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
+        let Some(init) = self.init.take() else {
+            return Err(Error::MoofBeforeMoov { offset: moof.offset });
+        };
+        let result = fragment::parse(&init, moof, mdat, &mut self.next_dts)
+            .and_then(|f| self.on_pieces(&init, &f, now_us, events));
+        self.init = Some(init);
+        result
+    }
+
+    fn on_pieces(&mut self, init: &Init, fragment: &Fragment, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
+        self.fix_shifts(init, fragment);
+        let reference = init.reference();
+        for piece in split(fragment, init) {
+            let entry = piece.entry.map(|i| fragment.samples[i].pts());
+            let Some(clock) = self.clock.as_mut() else {
+                return Err(Error::MoofBeforeMoov { offset: fragment.moof_offset });
+            };
+            let entry_ts = entry.map(|pts| clock.timestamp(pts));
+            if let Some(ts) = entry_ts {
+                if self.should_cut(ts) {
+                    if let Some(asset) = self.close_asset(init, Some(ts))? {
+                        events.push(Event::Asset(asset));
+                    }
+                }
+                if self.asset.is_none() {
+                    if self.dropped_before_key > 0 {
+                        events.push(Event::Warning(format!(
+                            "{} samples before the first key frame were dropped: an asset must start with one",
+                            self.dropped_before_key
+                        )));
+                        self.dropped_before_key = 0;
+                    }
+                    self.asset = Some(AssetBuilder::new(
+                        self.next_sequence,
+                        ts,
+                        self.datastamps.next(),
+                        self.last_capacity,
+                    ));
+                    self.next_sequence += 1;
+                    self.asset_end = ts;
+                }
+            }
+            let Some(asset) = self.asset.as_mut() else {
+                self.dropped_before_key += piece_samples(&piece) as u64;
+                continue;
+            };
+            self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
+            let sequence = self.fragment_sequence;
+            let shift: Vec<i64> = self.shift.iter().map(|s| s.unwrap_or(0)).collect();
+            let len = asset.add_fragment(entry_ts.map(|ts| (ts, now_us)), |out| {
+                write_fragment(out, fragment, &piece, init, sequence, &shift)
+            })?;
+            self.datastamps.stamp(len);
+
+            // Where the reference track's presentation ends so far.
+            let end = piece
+                .parts
+                .iter()
+                .filter(|p| fragment.runs[p.run].track == reference)
+                .flat_map(|p| &fragment.samples[p.samples.clone()])
+                .map(|s| s.pts() + i128::from(s.duration))
+                .max();
+            if let (Some(end), Some(clock)) = (end, self.clock.as_mut()) {
+                if clock.started() {
+                    self.asset_end = self.asset_end.max(clock.timestamp(end));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// On a continued transmission, each track's decode times are moved so
+    /// that it goes on from the live edge instead of the new encoder's zero.
+    fn fix_shifts(&mut self, init: &Init, fragment: &Fragment) {
+        for run in &fragment.runs {
+            if self.shift[run.track].is_some() {
+                continue;
+            }
+            let first = fragment.samples[run.samples.start].dts;
+            let shift = match self.resume {
+                Some(r) => {
+                    let base = rescale(r.time_base, r.timescale, init.tracks[run.track].timescale);
+                    i64::try_from(i128::from(base) - i128::from(first)).unwrap_or(0)
+                }
+                None => 0,
+            };
+            self.shift[run.track] = Some(shift);
+        }
+    }
+
+    fn should_cut(&self, entry_ts: u64) -> bool {
+        let Some(asset) = &self.asset else { return false };
+        let timescale = self.clock.as_ref().map_or(1, |c| c.timescale);
+        let interval = rescale(self.config.interval_us, 1_000_000, timescale);
+        entry_ts >= asset.start.saturating_add(interval)
+            || self.config.size.is_some_and(|size| asset.body_len() >= size)
+    }
+
+    /// Finishes the open asset; it ends at `next_start`, or where its
+    /// reference track ends if none follows.
+    fn close_asset(&mut self, init: &Init, next_start: Option<u64>) -> Result<Option<FinishedAsset>> {
+        let (Some(asset), Some(clock)) = (self.asset.take(), &self.clock) else {
+            return Ok(None);
+        };
+        self.last_capacity = asset.body_len() as usize + asset.body_len() as usize / 4;
+        let end = next_start.unwrap_or(self.asset_end);
+        asset.finish(init, clock.timescale, end).map(Some)
+    }
+}
+
+fn piece_samples(piece: &Piece) -> usize {
+    piece.parts.iter().map(|p| p.samples.len()).sum()
+}

@@ -1,0 +1,224 @@
+//! Where one input fragment is cut so that every video key frame begins a
+//! fragment of its own: the entry points a client can start reading from.
+
+use std::ops::Range;
+
+use crate::fragment::Fragment;
+use crate::init::{Init, TrackKind};
+
+/// Consecutive samples of one input run that go into the same piece.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub run: usize,
+    pub samples: Range<usize>,
+}
+
+/// What becomes one output fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// The sample (of the reference track) this piece is an entry point at,
+    /// if it is one.
+    pub entry: Option<usize>,
+    pub parts: Vec<Part>,
+}
+
+/// Splits a fragment into pieces. With a video reference track, a piece
+/// begins at each key frame; samples of other tracks go with the piece whose
+/// key frame they do not precede in decode time. A fragment that opens with
+/// a key frame keeps everything before its second key frame together, so a
+/// feed already cut at key frames passes through unchanged. Without video,
+/// a fragment is one piece and an entry point if it carries the reference
+/// track.
+pub fn split(fragment: &Fragment, init: &Init) -> Vec<Piece> {
+    let reference = init.reference();
+    let ref_samples = fragment
+        .runs
+        .iter()
+        .filter(|r| r.track == reference)
+        .flat_map(|r| r.samples.clone());
+
+    if init.tracks[reference].kind != TrackKind::Video {
+        let entry = ref_samples.clone().next();
+        let parts = fragment
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(run, r)| Part {
+                run,
+                samples: r.samples.clone(),
+            })
+            .collect();
+        return vec![Piece { entry, parts }];
+    }
+
+    // Boundaries in the reference timescale; `None` opens the fragment.
+    let mut boundaries: Vec<(Option<u64>, Option<usize>)> = Vec::new();
+    for (n, i) in ref_samples.enumerate() {
+        let sample = &fragment.samples[i];
+        if n == 0 {
+            boundaries.push((None, sample.is_sync().then_some(i)));
+        } else if sample.is_sync() {
+            boundaries.push((Some(sample.dts), Some(i)));
+        }
+    }
+    if boundaries.is_empty() {
+        boundaries.push((None, None));
+    }
+
+    let ref_scale = u128::from(init.tracks[reference].timescale);
+    let mut pieces: Vec<Piece> = boundaries
+        .iter()
+        .map(|&(_, entry)| Piece {
+            entry,
+            parts: Vec::new(),
+        })
+        .collect();
+    for (run_index, run) in fragment.runs.iter().enumerate() {
+        if run.samples.is_empty() {
+            continue;
+        }
+        let scale = u128::from(init.tracks[run.track].timescale);
+        let piece_of = |dts: u64| {
+            boundaries
+                .iter()
+                .rposition(|(cut, _)| match cut {
+                    None => true,
+                    // dts / scale >= cut / ref_scale, without rounding.
+                    Some(cut) => u128::from(dts) * ref_scale >= u128::from(*cut) * scale,
+                })
+                .unwrap_or(0)
+        };
+        let mut start = run.samples.start;
+        let mut current = piece_of(fragment.samples[start].dts);
+        for i in run.samples.clone().skip(1) {
+            let p = piece_of(fragment.samples[i].dts);
+            if p != current {
+                pieces[current].parts.push(Part {
+                    run: run_index,
+                    samples: start..i,
+                });
+                start = i;
+                current = p;
+            }
+        }
+        pieces[current].parts.push(Part {
+            run: run_index,
+            samples: start..run.samples.end,
+        });
+    }
+    pieces.retain(|p| !p.parts.is_empty());
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fragment::{Run, Sample};
+    use crate::init::{SampleDefaults, Track};
+
+    fn track(id: u32, kind: TrackKind, timescale: u32) -> Track {
+        Track {
+            id,
+            kind,
+            codec: "x".into(),
+            timescale,
+            width: None,
+            height: None,
+            channels: None,
+            defaults: SampleDefaults::default(),
+        }
+    }
+
+    fn init(tracks: Vec<Track>) -> Init {
+        Init::with_tracks(tracks)
+    }
+
+    /// Video at 1000 Hz (40 ms frames), audio at 48 kHz (1024-sample frames).
+    fn fragment(keys: &[bool], audio_frames: usize) -> Fragment {
+        let mut samples = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            samples.push(Sample {
+                dts: i as u64 * 40,
+                duration: 40,
+                size: 10,
+                flags: if *key { 0 } else { 0x0001_0000 },
+                cts: 0,
+                data: i * 10,
+            });
+        }
+        let v = 0..samples.len();
+        for i in 0..audio_frames {
+            samples.push(Sample {
+                dts: i as u64 * 1024,
+                duration: 1024,
+                size: 5,
+                flags: 0,
+                cts: 0,
+                data: 1000 + i * 5,
+            });
+        }
+        Fragment {
+            moof_offset: 0,
+            mdat: bytes::Bytes::new(),
+            runs: vec![
+                Run {
+                    track: 0,
+                    description_index: None,
+                    samples: v.clone(),
+                },
+                Run {
+                    track: 1,
+                    description_index: None,
+                    samples: v.end..samples.len(),
+                },
+            ],
+            samples,
+        }
+    }
+
+    fn av() -> Init {
+        init(vec![track(1, TrackKind::Video, 1000), track(2, TrackKind::Audio, 48000)])
+    }
+
+    #[test]
+    fn a_fragment_per_gop_passes_through_whole() {
+        let f = fragment(&[true, false, false, false], 7);
+        let pieces = split(&f, &av());
+        assert_eq!(pieces.len(), 1);
+        assert_eq!(pieces[0].entry, Some(0));
+        assert_eq!(pieces[0].parts.len(), 2);
+    }
+
+    #[test]
+    fn every_key_frame_inside_a_fragment_begins_a_piece() {
+        // Key frames at 0 ms and 120 ms; audio frames every 21.33 ms.
+        let f = fragment(&[true, false, false, true, false], 9);
+        let pieces = split(&f, &av());
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(pieces[1].entry, Some(3));
+        // Audio frames starting at or after 120 ms (the 6th, 106.7 ms, does not).
+        assert_eq!(pieces[0].parts[1].samples, 5..11);
+        assert_eq!(pieces[1].parts[1].samples, 11..14);
+    }
+
+    #[test]
+    fn frames_before_the_first_key_frame_are_no_entry_point() {
+        let f = fragment(&[false, false, true, false], 0);
+        let pieces = split(&f, &av());
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(pieces[0].entry, None);
+        assert_eq!(pieces[0].parts[0].samples, 0..2);
+        assert_eq!(pieces[1].entry, Some(2));
+    }
+
+    #[test]
+    fn audio_only_fragments_are_entry_points_at_their_start() {
+        let mut f = fragment(&[], 5);
+        f.runs.remove(0);
+        let a = init(vec![track(2, TrackKind::Audio, 48000)]);
+        f.runs[0].track = 0;
+        let pieces = split(&f, &a);
+        assert_eq!(pieces.len(), 1);
+        assert_eq!(pieces[0].entry, Some(0));
+    }
+}
