@@ -44,7 +44,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn bad_box(offset: u64, kind: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+    pub(crate) fn bad_box(
+        offset: u64,
+        kind: impl std::fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::BadBox {
             offset,
             kind: kind.to_string(),

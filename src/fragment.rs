@@ -59,7 +59,12 @@ impl Fragment {
 /// Resolves `moof` + `mdat`. `next_dts` holds, per track, the decode time
 /// that follows the previous fragment, used when a `traf` has no `tfdt`;
 /// it is advanced past this fragment.
-pub fn parse(init: &Init, moof: &RawBox, mdat: &RawBox, next_dts: &mut [Option<u64>]) -> Result<Fragment> {
+pub fn parse(
+    init: &Init,
+    moof: &RawBox,
+    mdat: &RawBox,
+    next_dts: &mut [Option<u64>],
+) -> Result<Fragment> {
     let at = moof.offset;
     let decoded = Moof::decode(&mut moof.bytes.as_ref())
         .map_err(|e| Error::bad_box(at, "moof", format!("cannot decode: {e}")))?;
@@ -72,7 +77,14 @@ pub fn parse(init: &Init, moof: &RawBox, mdat: &RawBox, next_dts: &mut [Option<u
     for traf in &decoded.traf {
         let tfhd = &traf.tfhd;
         let track = init.track_index(tfhd.track_id).ok_or_else(|| {
-            Error::bad_box(at, "moof", format!("traf for track {} which the moov does not declare", tfhd.track_id))
+            Error::bad_box(
+                at,
+                "moof",
+                format!(
+                    "traf for track {} which the moov does not declare",
+                    tfhd.track_id
+                ),
+            )
         })?;
         let defaults = init.tracks[track].defaults;
         let base = match (tfhd.base_data_offset, previous_traf_end) {
@@ -89,18 +101,28 @@ pub fn parse(init: &Init, moof: &RawBox, mdat: &RawBox, next_dts: &mut [Option<u
         for trun in &traf.trun {
             let mut position = match trun.data_offset {
                 Some(off) => base.checked_add_signed(i64::from(off)).ok_or_else(|| {
-                    Error::bad_box(at, "trun", format!("data offset {off} points before the start of the capture"))
+                    Error::bad_box(
+                        at,
+                        "trun",
+                        format!("data offset {off} points before the start of the capture"),
+                    )
                 })?,
                 None => cursor,
             };
             let first = samples.len();
             for (i, entry) in trun.samples.iter().enumerate() {
-                let size = entry.size.or(tfhd.default_sample_size).unwrap_or(defaults.size);
+                let size = entry
+                    .size
+                    .or(tfhd.default_sample_size)
+                    .unwrap_or(defaults.size);
                 let duration = entry
                     .duration
                     .or(tfhd.default_sample_duration)
                     .unwrap_or(defaults.duration);
-                let flags = entry.flags.or(tfhd.default_sample_flags).unwrap_or(defaults.flags);
+                let flags = entry
+                    .flags
+                    .or(tfhd.default_sample_flags)
+                    .unwrap_or(defaults.flags);
                 let relative = position.checked_sub(payload_start).filter(|r| {
                     r.checked_add(u64::from(size))
                         .is_some_and(|end| end <= payload.len() as u64)

@@ -35,7 +35,10 @@ pub fn fourcc(kind: [u8; 4]) -> String {
     if kind.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
         String::from_utf8_lossy(&kind).into_owned()
     } else {
-        format!("0x{}", kind.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        format!(
+            "0x{}",
+            kind.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )
     }
 }
 
@@ -119,7 +122,10 @@ impl Framer {
             if !self.seen_any {
                 return Err(Error::NotMp4 {
                     offset: self.offset,
-                    found: format!("{:?}", String::from_utf8_lossy(&self.buf[..8.min(self.buf.len())])),
+                    found: format!(
+                        "{:?}",
+                        String::from_utf8_lossy(&self.buf[..8.min(self.buf.len())])
+                    ),
                 });
             }
             return Err(Error::bad_box(
@@ -128,22 +134,21 @@ impl Framer {
                 "not a top-level box of a fragmented MP4 (the stream is corrupt or misaligned)",
             ));
         }
-        let (header_len, size) = match size32 {
-            0 => {
-                return Err(Error::bad_box(
+        let (header_len, size) =
+            match size32 {
+                0 => return Err(Error::bad_box(
                     self.offset,
                     fourcc(kind),
                     "size 0 (box runs to the end of the file) cannot be framed in a live capture",
-                ))
-            }
-            1 => {
-                if head.len() < 8 {
-                    return Ok(None);
+                )),
+                1 => {
+                    if head.len() < 8 {
+                        return Ok(None);
+                    }
+                    (16usize, head.get_u64())
                 }
-                (16usize, head.get_u64())
-            }
-            n => (8usize, u64::from(n)),
-        };
+                n => (8usize, u64::from(n)),
+            };
         if size < header_len as u64 {
             return Err(Error::bad_box(
                 self.offset,
@@ -202,10 +207,15 @@ mod tests {
         f.push(&[0, 0, 0, 4, b'm', b'o', b'o', b'f']);
         f.next_box().unwrap();
         let err = f.next_box().unwrap_err().to_string();
-        assert!(err.contains("moof at byte 16") && err.contains("impossible size 4"), "{err}");
+        assert!(
+            err.contains("moof at byte 16") && err.contains("impossible size 4"),
+            "{err}"
+        );
 
         let mut f = Framer::default();
-        f.push(&[0, 0, 0, 1, b'm', b'd', b'a', b't', 0xff, 0, 0, 0, 0, 0, 0, 0]);
+        f.push(&[
+            0, 0, 0, 1, b'm', b'd', b'a', b't', 0xff, 0, 0, 0, 0, 0, 0, 0,
+        ]);
         assert!(f.next_box().unwrap_err().to_string().contains("limit"));
     }
 

@@ -93,7 +93,9 @@ impl Record {
 }
 
 fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
+    bytes.iter().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 fn encode_header(timescale: u32) -> [u8; HEADER_LEN] {
@@ -115,7 +117,9 @@ fn decode_header(path: &Path, bytes: &[u8]) -> Result<u32> {
     }
     let field = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     if field(8) != VERSION || field(12) != RECORD_LEN as u32 {
-        return Err(bad("index version or record size not supported by this build"));
+        return Err(bad(
+            "index version or record size not supported by this build",
+        ));
     }
     let timescale = field(16);
     if timescale == 0 {
@@ -195,7 +199,11 @@ impl IndexWriter {
         }
         let (timescale, last, valid_len) = {
             let index = Index::open(path)?;
-            (index.timescale, index.last(), HEADER_LEN + index.len() * RECORD_LEN)
+            (
+                index.timescale,
+                index.last(),
+                HEADER_LEN + index.len() * RECORD_LEN,
+            )
         };
         let file = OpenOptions::new().append(true).open(path).map_err(io)?;
         // Drop a torn tail so the next record lands on a record boundary.
@@ -214,7 +222,9 @@ impl IndexWriter {
     }
 
     pub fn append(&mut self, record: &Record) -> Result<()> {
-        self.file.write_all(&record.encode()).map_err(Error::io(&self.path))?;
+        self.file
+            .write_all(&record.encode())
+            .map_err(Error::io(&self.path))?;
         if self.fsync {
             self.file.sync_data().map_err(Error::io(&self.path))?;
         }

@@ -68,7 +68,11 @@ impl Init {
             let id = trak.tkhd.track_id;
             let timescale = trak.mdia.mdhd.timescale;
             if timescale == 0 {
-                return Err(Error::bad_box(moov.offset, "mdhd", format!("track {id} has timescale 0")));
+                return Err(Error::bad_box(
+                    moov.offset,
+                    "mdhd",
+                    format!("track {id} has timescale 0"),
+                ));
             }
             let kind = match trak.mdia.hdlr.handler.as_ref() {
                 b"vide" => TrackKind::Video,

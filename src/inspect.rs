@@ -22,10 +22,15 @@ pub fn read_maps(path: &Path) -> Result<Maps> {
         let size = u64::from(u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
         let kind = &head[4..8];
         if kind == b"moof" || kind == b"mdat" {
-            return Err(bad(format!("no backset maps box before the {} at byte {offset}", String::from_utf8_lossy(kind))));
+            return Err(bad(format!(
+                "no backset maps box before the {} at byte {offset}",
+                String::from_utf8_lossy(kind)
+            )));
         }
         if size < 8 {
-            return Err(bad(format!("box at byte {offset} has impossible size {size}")));
+            return Err(bad(format!(
+                "box at byte {offset} has impossible size {size}"
+            )));
         }
         if kind == b"uuid" && size <= 64 << 20 {
             let mut rest = vec![0u8; size as usize - 8];
@@ -34,10 +39,12 @@ pub fn read_maps(path: &Path) -> Result<Maps> {
             let mut whole = head.to_vec();
             whole.extend_from_slice(&rest);
             if Maps::is_maps_box(&whole) {
-                return Maps::decode(&whole).map_err(|e| bad(format!("maps box at byte {offset}: {e}")));
+                return Maps::decode(&whole)
+                    .map_err(|e| bad(format!("maps box at byte {offset}: {e}")));
             }
         } else {
-            file.seek(SeekFrom::Current((size - 8) as i64)).map_err(Error::io(path))?;
+            file.seek(SeekFrom::Current((size - 8) as i64))
+                .map_err(Error::io(path))?;
         }
         offset += size;
     }

@@ -87,12 +87,17 @@ impl Maps {
             return Err("not a backset maps box".into());
         }
         if bytes.len() < FIXED {
-            return Err(format!("maps box of {} bytes is shorter than its {FIXED}-byte header", bytes.len()));
+            return Err(format!(
+                "maps box of {} bytes is shorter than its {FIXED}-byte header",
+                bytes.len()
+            ));
         }
         let mut r = Reader(&bytes[24..]);
         let version = r.u32() >> 24;
         if version != u32::from(VERSION) {
-            return Err(format!("maps box version {version} is not supported (this build reads {VERSION})"));
+            return Err(format!(
+                "maps box version {version} is not supported (this build reads {VERSION})"
+            ));
         }
         let sequence = r.u64();
         let timescale = r.u32();

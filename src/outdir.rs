@@ -25,7 +25,12 @@ impl OutDir {
     /// Opens (creating) a stream directory. Without `new`, an existing
     /// transmission there is continued: the returned [`Resume`] says where.
     /// With `new`, its index, descriptor and assets are removed first.
-    pub fn open(dir: &Path, naming: Naming, new: bool, fsync: bool) -> Result<(OutDir, Option<Resume>)> {
+    pub fn open(
+        dir: &Path,
+        naming: Naming,
+        new: bool,
+        fsync: bool,
+    ) -> Result<(OutDir, Option<Resume>)> {
         naming.validate().map_err(Error::Usage)?;
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let index_path = dir.join(INDEX_FILE);
@@ -75,7 +80,9 @@ impl OutDir {
     /// whole asset.
     pub fn publish(&mut self, asset: &FinishedAsset, published_us: u64) -> Result<Record> {
         let final_path = self.asset_path(asset.sequence());
-        let tmp = self.dir.join(format!(".{}.partial", self.naming.name(asset.sequence())));
+        let tmp = self
+            .dir
+            .join(format!(".{}.partial", self.naming.name(asset.sequence())));
         let write = || -> std::io::Result<()> {
             let mut f = File::create(&tmp)?;
             f.write_all(&asset.header)?;
@@ -87,7 +94,10 @@ impl OutDir {
         };
         if let Err(e) = write() {
             let _ = fs::remove_file(&tmp);
-            return Err(Error::Io { path: tmp, source: e });
+            return Err(Error::Io {
+                path: tmp,
+                source: e,
+            });
         }
         fs::rename(&tmp, &final_path).map_err(Error::io(&final_path))?;
         if self.fsync {
@@ -96,30 +106,41 @@ impl OutDir {
                 .map_err(Error::io(&self.dir))?;
         }
         let record = asset.record(published_us);
-        let index = self.index.as_mut().ok_or_else(|| Error::Usage("internal: index not started".into()))?;
+        let index = self
+            .index
+            .as_mut()
+            .ok_or_else(|| Error::Usage("internal: index not started".into()))?;
         index.append(&record)?;
         Ok(record)
     }
 
     pub fn write_descriptor(&self, d: &Descriptor) -> Result<()> {
-        write_atomically(&self.dir.join(descriptor::FILE), &serde_json::to_vec_pretty(d).unwrap_or_default())
+        write_atomically(
+            &self.dir.join(descriptor::FILE),
+            &serde_json::to_vec_pretty(d).unwrap_or_default(),
+        )
     }
 }
 
 pub fn read_descriptor(dir: &Path) -> Result<Option<Descriptor>> {
     let path = dir.join(descriptor::FILE);
     match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::BadFile {
-            path,
-            reason: e.to_string(),
-        }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::BadFile {
+                path,
+                reason: e.to_string(),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::Io { path, source: e }),
     }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.partial"));
     fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
     fs::rename(&tmp, path).map_err(Error::io(path))

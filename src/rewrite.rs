@@ -20,7 +20,9 @@ pub fn write_fragment(
     sequence: u32,
     shift: &[i64],
 ) -> Result<()> {
-    let fail = |e: mp4_atom::Error| Error::bad_box(fragment.moof_offset, "moof", format!("cannot rewrite: {e}"));
+    let fail = |e: mp4_atom::Error| {
+        Error::bad_box(fragment.moof_offset, "moof", format!("cannot rewrite: {e}"))
+    };
 
     let mut moof = Moof {
         mfhd: Mfhd {
@@ -34,7 +36,9 @@ pub fn write_fragment(
     for part in &piece.parts {
         let run = &fragment.runs[part.run];
         let samples = &fragment.samples[part.samples.clone()];
-        let Some(first) = samples.first() else { continue };
+        let Some(first) = samples.first() else {
+            continue;
+        };
         let track = &init.tracks[run.track];
         let entries: Vec<TrunEntry> = samples
             .iter()
@@ -57,9 +61,16 @@ pub fn write_fragment(
             }
             None => {
                 traf_parts.push(vec![part]);
-                let dts = first.dts.checked_add_signed(shift[run.track]).ok_or_else(|| {
-                    Error::bad_box(fragment.moof_offset, "tfdt", "decode time out of range after shift")
-                })?;
+                let dts = first
+                    .dts
+                    .checked_add_signed(shift[run.track])
+                    .ok_or_else(|| {
+                        Error::bad_box(
+                            fragment.moof_offset,
+                            "tfdt",
+                            "decode time out of range after shift",
+                        )
+                    })?;
                 moof.traf.push(Traf {
                     tfhd: Tfhd {
                         track_id: track.id,
@@ -81,12 +92,20 @@ pub fn write_fragment(
     // then fill them in.
     let mut probe = Vec::new();
     moof.encode(&mut probe).map_err(fail)?;
-    let mdat_header: u64 = if payload_len + 8 > u64::from(u32::MAX) { 16 } else { 8 };
+    let mdat_header: u64 = if payload_len + 8 > u64::from(u32::MAX) {
+        16
+    } else {
+        8
+    };
     let mut data_offset = probe.len() as u64 + mdat_header;
     for (traf, parts) in moof.traf.iter_mut().zip(&traf_parts) {
         for (trun, part) in traf.trun.iter_mut().zip(parts) {
             trun.data_offset = Some(i32::try_from(data_offset).map_err(|_| {
-                Error::bad_box(fragment.moof_offset, "trun", "fragment too large for a 32-bit data offset")
+                Error::bad_box(
+                    fragment.moof_offset,
+                    "trun",
+                    "fragment too large for a 32-bit data offset",
+                )
             })?);
             data_offset += part_bytes(fragment, part);
         }
@@ -103,7 +122,9 @@ pub fn write_fragment(
     }
     for part in traf_parts.iter().flatten() {
         let samples = &fragment.samples[part.samples.clone()];
-        let (Some(first), Some(last)) = (samples.first(), samples.last()) else { continue };
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+            continue;
+        };
         let end = last.data + last.size as usize;
         if (end - first.data) as u64 == part_bytes(fragment, part) {
             out.extend_from_slice(&fragment.mdat[first.data..end]);

@@ -44,7 +44,10 @@ pub struct Resume {
 pub enum Event {
     /// The capture's initialisation was read: the tracks, and the timescale
     /// of the transmission's timestamps.
-    Started { tracks: Vec<Track>, timescale: u32 },
+    Started {
+        tracks: Vec<Track>,
+        timescale: u32,
+    },
     /// An asset is complete and may be published.
     Asset(FinishedAsset),
     Warning(String),
@@ -68,6 +71,7 @@ pub struct Segmenter {
     fragment_sequence: u32,
     dropped_before_key: u64,
     last_capacity: usize,
+    failed: bool,
 }
 
 impl Segmenter {
@@ -89,37 +93,48 @@ impl Segmenter {
             fragment_sequence: 0,
             dropped_before_key: 0,
             last_capacity: 0,
+            failed: false,
         }
     }
 
     /// Feeds capture bytes received at `now_us` (µs since the Unix epoch).
-    pub fn push(&mut self, chunk: &[u8], now_us: u64) -> Result<Vec<Event>> {
+    /// What became ready is appended to `events`, also when an error stops
+    /// the stream part-way.
+    pub fn push(&mut self, chunk: &[u8], now_us: u64, events: &mut Vec<Event>) -> Result<()> {
         self.framer.push(chunk);
-        let mut events = Vec::new();
+        let result = self.drain(now_us, events);
+        self.failed |= result.is_err();
+        result
+    }
+
+    fn drain(&mut self, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
         while let Some(b) = self.framer.next_box()? {
-            self.on_box(b, now_us, &mut events)?;
+            self.on_box(b, now_us, events)?;
         }
-        Ok(events)
+        Ok(())
     }
 
     /// The input has ended (or the process is asked to stop): publishes the
     /// open asset. A partial box at the end is a warning after good data and
     /// an error before any.
-    pub fn finish(&mut self) -> Result<Vec<Event>> {
-        let mut events = Vec::new();
-        let unfinished = self.framer.unfinished().map(|(kind, offset, have, need)| Error::Truncated {
-            offset,
-            kind,
-            have,
-            need,
-        });
+    pub fn finish(&mut self, events: &mut Vec<Event>) -> Result<()> {
+        let unfinished =
+            self.framer
+                .unfinished()
+                .map(|(kind, offset, have, need)| Error::Truncated {
+                    offset,
+                    kind,
+                    have,
+                    need,
+                });
         let pending_moof = self.moof.take().map(|m| Error::Truncated {
             offset: m.offset,
             kind: "moof".into(),
             have: m.bytes.len() as u64,
             need: m.bytes.len() as u64 + 8,
         });
-        let problem = unfinished.or(pending_moof);
+        // After an error the rest of the buffer is what failed, already reported.
+        let problem = unfinished.or(pending_moof).filter(|_| !self.failed);
         let closed = match self.init.take() {
             Some(init) => {
                 let closed = self.close_asset(&init, None);
@@ -135,9 +150,11 @@ impl Segmenter {
             }
         }
         if let Some(p) = problem {
-            events.push(Event::Warning(format!("{p}; the incomplete fragment was dropped")));
+            events.push(Event::Warning(format!(
+                "{p}; the incomplete fragment was dropped"
+            )));
         }
-        Ok(events)
+        Ok(())
     }
 
     /// Bytes waiting for the rest of their box.
@@ -147,24 +164,28 @@ impl Segmenter {
 
     fn on_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
         match &b.kind {
-            b"ftyp" => {
-                if self.init.is_none() {
-                    self.ftyp = Some(b);
-                }
-            }
+            b"ftyp" if self.init.is_none() => self.ftyp = Some(b),
             b"moov" => self.on_moov(b, events)?,
             b"moof" => {
                 if self.init.is_none() {
                     return Err(Error::MoofBeforeMoov { offset: b.offset });
                 }
                 if let Some(previous) = self.moof.replace(b) {
-                    return Err(Error::bad_box(previous.offset, "moof", "no mdat follows it"));
+                    return Err(Error::bad_box(
+                        previous.offset,
+                        "moof",
+                        "no mdat follows it",
+                    ));
                 }
             }
             b"mdat" => {
                 let Some(moof) = self.moof.take() else {
                     return match self.init {
-                        None => Err(Error::bad_box(b.offset, "mdat", "media data before any moov: not a fragmented capture")),
+                        None => Err(Error::bad_box(
+                            b.offset,
+                            "mdat",
+                            "media data before any moov: not a fragmented capture",
+                        )),
                         Some(_) => Err(Error::bad_box(b.offset, "mdat", "no moof before it")),
                     };
                 };
@@ -206,9 +227,17 @@ impl Segmenter {
         Ok(())
     }
 
-    fn on_fragment(&mut self, moof: &RawBox, mdat: &RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
+    fn on_fragment(
+        &mut self,
+        moof: &RawBox,
+        mdat: &RawBox,
+        now_us: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
         let Some(init) = self.init.take() else {
-            return Err(Error::MoofBeforeMoov { offset: moof.offset });
+            return Err(Error::MoofBeforeMoov {
+                offset: moof.offset,
+            });
         };
         let result = fragment::parse(&init, moof, mdat, &mut self.next_dts)
             .and_then(|f| self.on_pieces(&init, &f, now_us, events));
@@ -216,13 +245,21 @@ impl Segmenter {
         result
     }
 
-    fn on_pieces(&mut self, init: &Init, fragment: &Fragment, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
+    fn on_pieces(
+        &mut self,
+        init: &Init,
+        fragment: &Fragment,
+        now_us: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
         self.fix_shifts(init, fragment);
         let reference = init.reference();
         for piece in split(fragment, init) {
             let entry = piece.entry.map(|i| fragment.samples[i].pts());
             let Some(clock) = self.clock.as_mut() else {
-                return Err(Error::MoofBeforeMoov { offset: fragment.moof_offset });
+                return Err(Error::MoofBeforeMoov {
+                    offset: fragment.moof_offset,
+                });
             };
             let entry_ts = entry.map(|pts| clock.timestamp(pts));
             if let Some(ts) = entry_ts {
@@ -298,16 +335,25 @@ impl Segmenter {
     }
 
     fn should_cut(&self, entry_ts: u64) -> bool {
-        let Some(asset) = &self.asset else { return false };
+        let Some(asset) = &self.asset else {
+            return false;
+        };
         let timescale = self.clock.as_ref().map_or(1, |c| c.timescale);
         let interval = rescale(self.config.interval_us, 1_000_000, timescale);
         entry_ts >= asset.start.saturating_add(interval)
-            || self.config.size.is_some_and(|size| asset.body_len() >= size)
+            || self
+                .config
+                .size
+                .is_some_and(|size| asset.body_len() >= size)
     }
 
     /// Finishes the open asset; it ends at `next_start`, or where its
     /// reference track ends if none follows.
-    fn close_asset(&mut self, init: &Init, next_start: Option<u64>) -> Result<Option<FinishedAsset>> {
+    fn close_asset(
+        &mut self,
+        init: &Init,
+        next_start: Option<u64>,
+    ) -> Result<Option<FinishedAsset>> {
         let (Some(asset), Some(clock)) = (self.asset.take(), &self.clock) else {
             return Ok(None);
         };

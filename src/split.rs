@@ -177,7 +177,10 @@ mod tests {
     }
 
     fn av() -> Init {
-        init(vec![track(1, TrackKind::Video, 1000), track(2, TrackKind::Audio, 48000)])
+        init(vec![
+            track(1, TrackKind::Video, 1000),
+            track(2, TrackKind::Audio, 48000),
+        ])
     }
 
     #[test]

@@ -5,7 +5,11 @@ use crate::{Error, Result};
 
 /// Parses a duration into microseconds.
 pub fn parse_duration_us(text: &str) -> Result<u64> {
-    let bad = || Error::Usage(format!("bad duration {text:?}: write it like 30s, 1m30s, 2500ms, 1.5s"));
+    let bad = || {
+        Error::Usage(format!(
+            "bad duration {text:?}: write it like 30s, 1m30s, 2500ms, 1.5s"
+        ))
+    };
     let s = text.trim();
     if s.is_empty() {
         return Err(bad());
@@ -21,7 +25,9 @@ pub fn parse_duration_us(text: &str) -> Result<u64> {
         }
         let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "h" => 3_600_000_000.0,
             "m" | "min" => 60_000_000.0,
@@ -37,7 +43,7 @@ pub fn parse_duration_us(text: &str) -> Result<u64> {
         total += value * scale;
         rest = &rest[unit_len..];
     }
-    if !total.is_finite() || total < 0.0 || total > 1e18 {
+    if !total.is_finite() || !(0.0..=1e18).contains(&total) {
         return Err(bad());
     }
     Ok(total.round() as u64)
@@ -45,7 +51,11 @@ pub fn parse_duration_us(text: &str) -> Result<u64> {
 
 /// Parses a byte size.
 pub fn parse_size(text: &str) -> Result<u64> {
-    let bad = || Error::Usage(format!("bad size {text:?}: write it like 512KiB, 4MB, 1000000"));
+    let bad = || {
+        Error::Usage(format!(
+            "bad size {text:?}: write it like 512KiB, 4MB, 1000000"
+        ))
+    };
     let s = text.trim();
     let num_len = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

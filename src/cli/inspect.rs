@@ -31,7 +31,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let maps = backset::inspect::read_maps(&args.asset)?;
     let report = report(&args.asset.to_string_lossy(), &maps);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).context("encoding JSON")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("encoding JSON")?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -43,9 +46,15 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         report.datastamp,
         report.entries.len()
     );
-    println!("{:>14} {:>14} {:>10} {:>20}", "timestamp(s)", "datastamp", "offset", "received(µs)");
+    println!(
+        "{:>14} {:>14} {:>10} {:>20}",
+        "timestamp(s)", "datastamp", "offset", "received(µs)"
+    );
     for e in &report.entries {
-        println!("{:>14.3} {:>14} {:>10} {:>20}", e.timestamp, e.datastamp, e.offset, e.wallclock_us);
+        println!(
+            "{:>14.3} {:>14} {:>10} {:>20}",
+            e.timestamp, e.datastamp, e.offset, e.wallclock_us
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

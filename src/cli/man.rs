@@ -20,7 +20,7 @@ fn man_pages_match_the_flags() {
     let mut top = super::Cli::command();
     top.build();
     let mut pages = vec![("backset.1".to_string(), render(&top))];
-    for sub in top.get_subcommands() {
+    for sub in top.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = format!("backset-{}", sub.get_name());
         let sub = sub.clone().name(name.clone());
         pages.push((format!("{name}.1"), render(&sub)));

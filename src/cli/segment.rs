@@ -42,7 +42,8 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing signal handlers")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing signal handlers")?;
     }
     let input = open_input(&args.input)?;
     let (tx, rx) = mpsc::sync_channel::<Input>(4);
@@ -68,15 +69,17 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     };
     let mut segmenter = Segmenter::new(config, resume);
     let mut failure: Option<anyhow::Error> = None;
+    let mut events = Vec::new();
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Input::Data(bytes)) => match segmenter.push(&bytes, now_us()) {
-                Ok(events) => shell.handle(events)?,
-                Err(e) => {
+            Ok(Input::Data(bytes)) => {
+                let pushed = segmenter.push(&bytes, now_us(), &mut events);
+                shell.handle(&mut events)?;
+                if let Err(e) = pushed {
                     failure = Some(e.into());
                     break;
                 }
-            },
+            }
             Ok(Input::End) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Ok(Input::Failed(e)) => {
                 failure = Some(anyhow::Error::new(e).context(format!("reading {}", args.input)));
@@ -90,10 +93,11 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     }
 
     // Whatever stopped us, what is complete gets published.
-    match segmenter.finish() {
-        Ok(events) => shell.handle(events)?,
+    let finished = segmenter.finish(&mut events);
+    shell.handle(&mut events)?;
+    match finished {
         Err(e) if failure.is_none() && shell.published == 0 => failure = Some(e.into()),
-        Err(_) => {}
+        _ => {}
     }
     if shell.descriptor.timescale != 0 {
         shell.descriptor.ended = true;
@@ -116,8 +120,8 @@ struct Shell {
 }
 
 impl Shell {
-    fn handle(&mut self, events: Vec<Event>) -> anyhow::Result<()> {
-        for event in events {
+    fn handle(&mut self, events: &mut Vec<Event>) -> anyhow::Result<()> {
+        for event in events.drain(..) {
             match event {
                 Event::Started { tracks, timescale } => {
                     self.out.start(timescale)?;
