@@ -18,13 +18,12 @@ capture() { # seconds file
     -f mp4 -movflags frag_keyframe+empty_moov+default_base_moof - > "$2"
 }
 
-# Peak RSS in KiB of a command, via the kernel's accounting of the child.
+# Peak RSS in KiB of a command (GNU time: a small parent, so the figure is
+# the command's own).
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 peak_kib() {
-  python3 - "$@" <<'PY'
-import resource, subprocess, sys
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-PY
+  /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null
+  cat "$work/rss"
 }
 
 capture 60 "$work/1min.mp4"

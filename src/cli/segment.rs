@@ -134,17 +134,17 @@ impl Shell {
                     self.published += 1;
                     if !self.quiet {
                         let ts = f64::from(self.descriptor.timescale.max(1));
-                        eprintln!(
+                        say(format_args!(
                             "published {}: start {:.3} s, duration {:.3} s, {} bytes, {} entry point(s)",
                             self.out.asset_path(record.sequence).display(),
                             record.start as f64 / ts,
                             record.duration as f64 / ts,
                             record.size,
                             record.entries
-                        );
+                        ));
                     }
                 }
-                Event::Warning(w) => eprintln!("backset: warning: {w}"),
+                Event::Warning(w) => say(format_args!("backset: warning: {w}")),
             }
         }
         Ok(())
@@ -180,6 +180,12 @@ fn read_into(mut input: Box<dyn Read + Send>, tx: mpsc::SyncSender<Input>) {
             }
         }
     }
+}
+
+/// A line on stderr; a closed stderr must not stop the segmenter.
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn now_us() -> u64 {
