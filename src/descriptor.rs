@@ -25,6 +25,15 @@ pub struct Descriptor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     pub tracks: Vec<Track>,
+    /// The oldest asset still kept; older ones were deleted by retention.
+    #[serde(default)]
+    pub first_sequence: u64,
+    /// Retention window behind the live edge in µs (`--keep`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_us: Option<u64>,
+    /// Number of assets kept (`--keep-assets`), if limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_assets: Option<u64>,
     /// Wall-clock start of the transmission, µs since the Unix epoch.
     pub started_us: u64,
     /// True once the transmission has ended: no asset follows the last one.

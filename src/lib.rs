@@ -16,13 +16,16 @@ pub mod framing;
 pub mod index;
 pub mod init;
 pub mod inspect;
+pub mod locate;
 pub mod maps;
 pub mod naming;
 pub mod outdir;
+pub mod retention;
 pub mod rewrite;
 pub mod segmenter;
 pub mod split;
 pub mod stamps;
 pub mod units;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -114,6 +114,30 @@ impl OutDir {
         Ok(record)
     }
 
+    /// Deletes an expired asset. Called only after the descriptor no longer
+    /// lists it, so `locate` does not hand it out.
+    pub fn remove_asset(&self, sequence: u64) -> Result<()> {
+        let path = self.asset_path(sequence);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::Io { path, source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The index records from `first` (a sequence number) on.
+    pub fn records_from(&self, first: u64) -> Result<Vec<Record>> {
+        let path = self.dir.join(INDEX_FILE);
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let index = Index::open(&path)?;
+        let base = index.get(0).map_or(0, |r| r.sequence);
+        let skip = first.saturating_sub(base) as usize;
+        Ok(index.iter().skip(skip).flatten().collect())
+    }
+
     pub fn write_descriptor(&self, d: &Descriptor) -> Result<()> {
         write_atomically(
             &self.dir.join(descriptor::FILE),

@@ -12,6 +12,7 @@ use anyhow::Context;
 use backset::descriptor::{self, Descriptor};
 use backset::naming::Naming;
 use backset::outdir::{self, OutDir, INDEX_FILE};
+use backset::retention::Retention;
 use backset::segmenter::{Config, Event, Segmenter};
 use backset::units::{parse_duration_us, parse_size};
 
@@ -33,6 +34,7 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     if config.interval_us == 0 && config.size.is_none() {
         return Err(backset::Error::Usage("--interval 0 needs --size".into()).into());
     }
+    let keep_us = args.keep.as_deref().map(parse_duration_us).transpose()?;
     let naming = Naming::new(&args.prefix);
     let (mut out, resume) = OutDir::open(&args.outdir, naming.clone(), args.new, args.fsync)?;
     let previous = match resume {
@@ -61,11 +63,15 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
             interval_us: config.interval_us,
             size: config.size,
             tracks: Vec::new(),
+            first_sequence: previous.as_ref().map_or(0, |d| d.first_sequence),
+            keep_us,
+            keep_assets: args.keep_assets,
             started_us: previous.as_ref().map_or_else(now_us, |d| d.started_us),
             ended: false,
             ended_us: None,
         },
         published: 0,
+        retention: None,
     };
     let mut segmenter = Segmenter::new(config, resume);
     let mut failure: Option<anyhow::Error> = None;
@@ -117,6 +123,7 @@ struct Shell {
     quiet: bool,
     descriptor: Descriptor,
     published: u64,
+    retention: Option<Retention>,
 }
 
 impl Shell {
@@ -128,10 +135,21 @@ impl Shell {
                     self.descriptor.timescale = timescale;
                     self.descriptor.tracks = tracks;
                     self.out.write_descriptor(&self.descriptor)?;
+                    let keep_ticks = self
+                        .descriptor
+                        .keep_us
+                        .map(|us| backset::stamps::rescale(us, 1_000_000, timescale));
+                    self.retention = Retention::new(keep_ticks, self.descriptor.keep_assets);
+                    if let Some(retention) = self.retention.as_mut() {
+                        for record in self.out.records_from(self.descriptor.first_sequence)? {
+                            retention.push(record);
+                        }
+                    }
                 }
                 Event::Asset(asset) => {
                     let record = self.out.publish(&asset, now_us())?;
                     self.published += 1;
+                    self.expire(record)?;
                     if !self.quiet {
                         let ts = f64::from(self.descriptor.timescale.max(1));
                         say(format_args!(
@@ -145,6 +163,28 @@ impl Shell {
                     }
                 }
                 Event::Warning(w) => say(format_args!("backset: warning: {w}")),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Shell {
+    /// Moves the window's start in the descriptor first, then deletes, so
+    /// `locate` never answers with an asset about to disappear.
+    fn expire(&mut self, record: backset::index::Record) -> anyhow::Result<()> {
+        let Some(retention) = self.retention.as_mut() else {
+            return Ok(());
+        };
+        let expired = retention.push(record);
+        if expired.is_empty() {
+            return Ok(());
+        }
+        self.descriptor.first_sequence = retention.first().unwrap_or(record.sequence);
+        self.out.write_descriptor(&self.descriptor)?;
+        for sequence in expired {
+            if let Err(e) = self.out.remove_asset(sequence) {
+                say(format_args!("backset: warning: {e}"));
             }
         }
         Ok(())

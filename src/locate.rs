@@ -1,0 +1,412 @@
+//! Resolving a backset (or a transmission time, or a datastamp) to the
+//! entry point a viewer starts from: a pure function over the index records
+//! and one asset's maps, so it is tested without a disk.
+
+use serde::Serialize;
+
+use crate::index::Record;
+use crate::maps::{Entry, Maps};
+use crate::stamps::rescale;
+
+/// What to resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A delay behind the live edge (end of the newest asset), µs.
+    Backset { us: u64 },
+    /// A delay behind the wall-clock time `now_us`, measured on the entry
+    /// points' receive times.
+    WallBackset { us: u64, now_us: u64 },
+    /// Transmission time, µs.
+    At { us: u64 },
+    /// Transmission bytes.
+    Datastamp { bytes: u64 },
+}
+
+/// Where the data comes from: the memory-mapped index and the asset files.
+pub trait Source {
+    /// Number of records in the index.
+    fn len(&self) -> usize;
+    fn record(&self, i: usize) -> Option<Record>;
+    fn maps(&self, record: &Record) -> Result<Maps, String>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Window {
+    pub oldest_sequence: u64,
+    pub newest_sequence: u64,
+    /// Transmission time of the oldest retained entry point, s.
+    pub start: f64,
+    /// The live edge, s.
+    pub end: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    pub sequence: u64,
+    /// Byte offset of the key frame's `moof` inside the asset.
+    pub offset: u64,
+    /// The key frame's position among the asset's entry points.
+    pub entry: usize,
+    /// Transmission time of the key frame, s.
+    pub timestamp: f64,
+    pub timestamp_ticks: u64,
+    pub datastamp: u64,
+    /// When the key frame was received, µs since the Unix epoch.
+    pub wallclock_us: u64,
+    /// The backset achieved, s: live edge (or, on the wall clock, now) minus
+    /// the key frame's time.
+    pub backset: f64,
+    /// Header length of the asset: bytes `0..header_len` are its init and maps.
+    pub header_len: u32,
+    pub window: Window,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LocateError {
+    #[error("no asset has been published yet")]
+    Empty,
+    #[error("the target ({target}) is older than the retained window ({window}); --clamp starts at the oldest retained key frame")]
+    BeforeWindow { target: String, window: String },
+    #[error("the target ({target}) is past the live edge ({edge}): not transmitted yet")]
+    NotYet { target: String, edge: String },
+    #[error("asset {sequence}: {reason}")]
+    BadAsset { sequence: u64, reason: String },
+}
+
+/// Resolves `target` over records `first..src.len()` (the retained ones),
+/// answering the newest entry point at or before it.
+pub fn locate(
+    src: &impl Source,
+    first: usize,
+    timescale: u32,
+    target: Target,
+    clamp: bool,
+) -> Result<Answer, LocateError> {
+    let len = src.len();
+    let (Some(oldest), Some(newest)) = (
+        src.record(first),
+        len.checked_sub(1).and_then(|i| src.record(i)),
+    ) else {
+        return Err(LocateError::Empty);
+    };
+    let secs = |ticks: u64| ticks as f64 / f64::from(timescale.max(1));
+    let edge = newest.end();
+    let window = Window {
+        oldest_sequence: oldest.sequence,
+        newest_sequence: newest.sequence,
+        start: secs(oldest.start),
+        end: secs(edge),
+    };
+    let window_text = format!(
+        "assets {}..={}, {:.3} s to {:.3} s",
+        oldest.sequence, newest.sequence, window.start, window.end
+    );
+    let ticks = |us: u64| rescale(us, 1_000_000, timescale);
+
+    // The key each entry point is ordered by, and the target in that key.
+    let (key, wanted): (fn(&Record, &Entry) -> u64, Option<u64>) = match target {
+        Target::Backset { us } => (|_, e| e.timestamp, edge.checked_sub(ticks(us))),
+        Target::At { us } => {
+            if ticks(us) > edge {
+                return Err(LocateError::NotYet {
+                    target: format!("{:.3} s", us as f64 / 1e6),
+                    edge: format!("{:.3} s", secs(edge)),
+                });
+            }
+            (|_, e| e.timestamp, Some(ticks(us)))
+        }
+        Target::Datastamp { bytes } => {
+            let end = newest.datastamp + newest.media_len();
+            if bytes >= end {
+                return Err(LocateError::NotYet {
+                    target: format!("datastamp {bytes}"),
+                    edge: format!("datastamp {end}"),
+                });
+            }
+            (|_, e| e.datastamp, Some(bytes))
+        }
+        Target::WallBackset { us, now_us } => (|_, e| e.wallclock_us, now_us.checked_sub(us)),
+    };
+    // Per record, a lower bound of its entry points' keys.
+    let record_key = |r: &Record, i: usize| -> u64 {
+        match target {
+            Target::Datastamp { .. } => r.datastamp,
+            // Asset i-2 was published when asset i-1's first key frame
+            // arrived, before any key frame of asset i: a lower bound.
+            Target::WallBackset { .. } => i
+                .checked_sub(2)
+                .and_then(|p| src.record(p))
+                .map_or(0, |r| r.published_us),
+            _ => r.start,
+        }
+    };
+
+    let too_old = || LocateError::BeforeWindow {
+        target: describe(target, timescale, edge),
+        window: window_text.clone(),
+    };
+    let Some(wanted) = wanted else {
+        return if clamp {
+            answer_first(src, &oldest, timescale, target, edge, window)
+        } else {
+            Err(too_old())
+        };
+    };
+
+    // Binary search: the last retained record whose lower bound <= wanted.
+    let (mut lo, mut hi) = (first, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let r = src.record(mid).ok_or(LocateError::Empty)?;
+        if record_key(&r, mid) <= wanted {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if lo == first {
+        return if clamp {
+            answer_first(src, &oldest, timescale, target, edge, window)
+        } else {
+            Err(too_old())
+        };
+    }
+    // The entry may sit in that record or, on the wall clock, an earlier one.
+    let mut i = lo - 1;
+    loop {
+        let record = src.record(i).ok_or(LocateError::Empty)?;
+        let maps = src.maps(&record).map_err(|reason| LocateError::BadAsset {
+            sequence: record.sequence,
+            reason,
+        })?;
+        if let Some(n) = maps.entries.iter().rposition(|e| key(&record, e) <= wanted) {
+            return Ok(make_answer(
+                &record, &maps, n, timescale, target, edge, window,
+            ));
+        }
+        if i == first {
+            return if clamp {
+                answer_first(src, &oldest, timescale, target, edge, window)
+            } else {
+                Err(too_old())
+            };
+        }
+        i -= 1;
+    }
+}
+
+fn answer_first(
+    src: &impl Source,
+    oldest: &Record,
+    timescale: u32,
+    target: Target,
+    edge: u64,
+    window: Window,
+) -> Result<Answer, LocateError> {
+    let maps = src.maps(oldest).map_err(|reason| LocateError::BadAsset {
+        sequence: oldest.sequence,
+        reason,
+    })?;
+    if maps.entries.is_empty() {
+        return Err(LocateError::BadAsset {
+            sequence: oldest.sequence,
+            reason: "no entry points".into(),
+        });
+    }
+    Ok(make_answer(
+        oldest, &maps, 0, timescale, target, edge, window,
+    ))
+}
+
+fn make_answer(
+    record: &Record,
+    maps: &Maps,
+    n: usize,
+    timescale: u32,
+    target: Target,
+    edge: u64,
+    window: Window,
+) -> Answer {
+    let e = maps.entries[n];
+    let secs = |ticks: u64| ticks as f64 / f64::from(timescale.max(1));
+    let backset = match target {
+        Target::WallBackset { now_us, .. } => now_us.saturating_sub(e.wallclock_us) as f64 / 1e6,
+        _ => secs(edge.saturating_sub(e.timestamp)),
+    };
+    Answer {
+        sequence: record.sequence,
+        offset: e.offset,
+        entry: n,
+        timestamp: secs(e.timestamp),
+        timestamp_ticks: e.timestamp,
+        datastamp: e.datastamp,
+        wallclock_us: e.wallclock_us,
+        backset,
+        header_len: record.header_len,
+        window,
+    }
+}
+
+fn describe(target: Target, timescale: u32, edge: u64) -> String {
+    match target {
+        Target::Backset { us } => format!(
+            "{:.3} s behind the live edge at {:.3} s",
+            us as f64 / 1e6,
+            edge as f64 / f64::from(timescale.max(1))
+        ),
+        Target::WallBackset { us, .. } => format!("{:.3} s behind the wall clock", us as f64 / 1e6),
+        Target::At { us } => format!("{:.3} s", us as f64 / 1e6),
+        Target::Datastamp { bytes } => format!("datastamp {bytes}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Assets of 2 s (timescale 1000) with key frames every 500 ms, 1000
+    /// bytes per GOP, published 2 s apart.
+    struct Fake {
+        records: Vec<Record>,
+    }
+
+    impl Fake {
+        fn new(n: u64) -> Fake {
+            let records = (0..n)
+                .map(|s| Record {
+                    sequence: s,
+                    start: s * 2000,
+                    duration: 2000,
+                    datastamp: s * 4000,
+                    size: 4100,
+                    header_len: 100,
+                    entries: 4,
+                    published_us: 10_000_000 + (s + 1) * 2_000_000,
+                })
+                .collect();
+            Fake { records }
+        }
+    }
+
+    impl Source for Fake {
+        fn len(&self) -> usize {
+            self.records.len()
+        }
+        fn record(&self, i: usize) -> Option<Record> {
+            self.records.get(i).copied()
+        }
+        fn maps(&self, r: &Record) -> Result<Maps, String> {
+            Ok(Maps {
+                sequence: r.sequence,
+                timescale: 1000,
+                start: r.start,
+                duration: r.duration,
+                start_datastamp: r.datastamp,
+                entries: (0..4)
+                    .map(|k| Entry {
+                        timestamp: r.start + k * 500,
+                        datastamp: r.datastamp + k * 1000,
+                        offset: 100 + k * 1000,
+                        // Received as the stream went, 2 s before publication of the asset's end.
+                        wallclock_us: r.published_us - 2_000_000 + k * 500_000,
+                    })
+                    .collect(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_backset_resolves_to_the_newest_key_frame_at_or_before_the_target() {
+        let f = Fake::new(10); // live edge 20 s
+        let a = locate(&f, 0, 1000, Target::Backset { us: 3_200_000 }, false).unwrap();
+        // Target 16.8 s: key frame at 16.5 s in asset 8, third entry.
+        assert_eq!((a.sequence, a.entry, a.offset), (8, 1, 1100));
+        assert!((a.backset - 3.5).abs() < 1e-9);
+        assert!(a.backset >= 3.2 && a.backset < 3.2 + 0.5);
+        let exact = locate(&f, 0, 1000, Target::Backset { us: 4_000_000 }, false).unwrap();
+        assert_eq!((exact.sequence, exact.entry), (8, 0));
+        let live = locate(&f, 0, 1000, Target::Backset { us: 0 }, false).unwrap();
+        assert_eq!((live.sequence, live.entry), (9, 3));
+    }
+
+    #[test]
+    fn at_and_datastamp_resolve_the_same_way() {
+        let f = Fake::new(10);
+        let a = locate(&f, 0, 1000, Target::At { us: 5_999_000 }, false).unwrap();
+        assert_eq!((a.sequence, a.entry), (2, 3));
+        let d = locate(
+            &f,
+            0,
+            1000,
+            Target::Datastamp {
+                bytes: 4000 * 3 + 2500,
+            },
+            false,
+        )
+        .unwrap();
+        assert_eq!((d.sequence, d.entry, d.datastamp), (3, 2, 14_000));
+        assert!(matches!(
+            locate(&f, 0, 1000, Target::At { us: 21_000_000 }, false),
+            Err(LocateError::NotYet { .. })
+        ));
+    }
+
+    #[test]
+    fn the_wall_clock_uses_receive_times() {
+        let f = Fake::new(10);
+        // Asset 9 published at 30 s; its entries received at 28, 28.5, 29, 29.5 s.
+        let a = locate(
+            &f,
+            0,
+            1000,
+            Target::WallBackset {
+                us: 10_000_000,
+                now_us: 38_700_000,
+            },
+            false,
+        )
+        .unwrap();
+        // Target 28.7 s: the entry received at 28.5 s.
+        assert_eq!((a.sequence, a.entry), (9, 1));
+        assert!((a.backset - 10.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn older_than_the_window_fails_or_clamps() {
+        let f = Fake::new(10);
+        let err = locate(&f, 5, 1000, Target::Backset { us: 15_000_000 }, false).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("assets 5..=9, 10.000 s to 20.000 s"),
+            "{err}"
+        );
+        let c = locate(&f, 5, 1000, Target::Backset { us: 15_000_000 }, true).unwrap();
+        assert_eq!((c.sequence, c.entry), (5, 0));
+        assert!(locate(&f, 0, 1000, Target::Backset { us: 25_000_000 }, false).is_err());
+        assert_eq!(
+            locate(&Fake::new(0), 0, 1000, Target::Backset { us: 0 }, false),
+            Err(LocateError::Empty)
+        );
+    }
+
+    #[test]
+    fn the_search_reads_one_asset_among_a_million() {
+        struct Counting(Fake, std::cell::Cell<usize>);
+        impl Source for Counting {
+            fn len(&self) -> usize {
+                self.0.len()
+            }
+            fn record(&self, i: usize) -> Option<Record> {
+                self.0.record(i)
+            }
+            fn maps(&self, r: &Record) -> Result<Maps, String> {
+                self.1.set(self.1.get() + 1);
+                self.0.maps(r)
+            }
+        }
+        let c = Counting(Fake::new(1_000_000), std::cell::Cell::new(0));
+        let a = locate(&c, 0, 1000, Target::Backset { us: 30_000_000 }, false).unwrap();
+        assert_eq!(a.sequence, 999_985);
+        assert_eq!(c.1.get(), 1);
+    }
+}
