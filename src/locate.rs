@@ -25,7 +25,7 @@ pub enum Target {
 /// Where the data comes from: the memory-mapped index and the asset files.
 pub trait Source {
     /// Number of records in the index.
-    fn len(&self) -> usize;
+    fn count(&self) -> usize;
     fn record(&self, i: usize) -> Option<Record>;
     fn maps(&self, record: &Record) -> Result<Maps, String>;
 }
@@ -73,6 +73,9 @@ pub enum LocateError {
     BadAsset { sequence: u64, reason: String },
 }
 
+/// The value entry points are ordered by for a kind of target.
+type EntryKey = fn(&Entry) -> u64;
+
 /// Resolves `target` over records `first..src.len()` (the retained ones),
 /// answering the newest entry point at or before it.
 pub fn locate(
@@ -82,7 +85,7 @@ pub fn locate(
     target: Target,
     clamp: bool,
 ) -> Result<Answer, LocateError> {
-    let len = src.len();
+    let len = src.count();
     let (Some(oldest), Some(newest)) = (
         src.record(first),
         len.checked_sub(1).and_then(|i| src.record(i)),
@@ -104,8 +107,8 @@ pub fn locate(
     let ticks = |us: u64| rescale(us, 1_000_000, timescale);
 
     // The key each entry point is ordered by, and the target in that key.
-    let (key, wanted): (fn(&Record, &Entry) -> u64, Option<u64>) = match target {
-        Target::Backset { us } => (|_, e| e.timestamp, edge.checked_sub(ticks(us))),
+    let (key, wanted): (EntryKey, Option<u64>) = match target {
+        Target::Backset { us } => (|e| e.timestamp, edge.checked_sub(ticks(us))),
         Target::At { us } => {
             if ticks(us) > edge {
                 return Err(LocateError::NotYet {
@@ -113,7 +116,7 @@ pub fn locate(
                     edge: format!("{:.3} s", secs(edge)),
                 });
             }
-            (|_, e| e.timestamp, Some(ticks(us)))
+            (|e| e.timestamp, Some(ticks(us)))
         }
         Target::Datastamp { bytes } => {
             let end = newest.datastamp + newest.media_len();
@@ -123,9 +126,9 @@ pub fn locate(
                     edge: format!("datastamp {end}"),
                 });
             }
-            (|_, e| e.datastamp, Some(bytes))
+            (|e| e.datastamp, Some(bytes))
         }
-        Target::WallBackset { us, now_us } => (|_, e| e.wallclock_us, now_us.checked_sub(us)),
+        Target::WallBackset { us, now_us } => (|e| e.wallclock_us, now_us.checked_sub(us)),
     };
     // Per record, a lower bound of its entry points' keys.
     let record_key = |r: &Record, i: usize| -> u64 {
@@ -179,7 +182,7 @@ pub fn locate(
             sequence: record.sequence,
             reason,
         })?;
-        if let Some(n) = maps.entries.iter().rposition(|e| key(&record, e) <= wanted) {
+        if let Some(n) = maps.entries.iter().rposition(|e| key(e) <= wanted) {
             return Ok(make_answer(
                 &record, &maps, n, timescale, target, edge, window,
             ));
@@ -289,7 +292,7 @@ mod tests {
     }
 
     impl Source for Fake {
-        fn len(&self) -> usize {
+        fn count(&self) -> usize {
             self.records.len()
         }
         fn record(&self, i: usize) -> Option<Record> {
@@ -393,8 +396,8 @@ mod tests {
     fn the_search_reads_one_asset_among_a_million() {
         struct Counting(Fake, std::cell::Cell<usize>);
         impl Source for Counting {
-            fn len(&self) -> usize {
-                self.0.len()
+            fn count(&self) -> usize {
+                self.0.count()
             }
             fn record(&self, i: usize) -> Option<Record> {
                 self.0.record(i)

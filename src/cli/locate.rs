@@ -19,7 +19,7 @@ struct Dir<'a> {
 }
 
 impl Source for Dir<'_> {
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.index.len()
     }
     fn record(&self, i: usize) -> Option<Record> {
