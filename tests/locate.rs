@@ -39,12 +39,23 @@ fn a_backset_resolves_to_a_key_frame_that_plays_from_its_offset() {
         let (code, v, err) = locate_json(&out, &["--backset", &format!("{backset}s")]);
         assert_eq!(code, Some(0), "{err}");
         let achieved = v["backset"].as_f64().unwrap();
-        assert!(achieved >= backset - 1e-9 && achieved < backset + LONGEST_GOP, "backset {backset}: achieved {achieved}");
+        assert!(
+            achieved >= backset - 1e-9 && achieved < backset + LONGEST_GOP,
+            "backset {backset}: achieved {achieved}"
+        );
         assert!((6.0 - v["timestamp"].as_f64().unwrap() - achieved).abs() < 1e-6);
         let asset = Path::new(v["path"].as_str().unwrap());
-        assert_eq!(asset.file_name().unwrap().to_str().unwrap(), v["asset"].as_str().unwrap());
+        assert_eq!(
+            asset.file_name().unwrap().to_str().unwrap(),
+            v["asset"].as_str().unwrap()
+        );
         let cut = dir.path().join("cut.mp4");
-        from_offset(asset, v["offset"].as_u64().unwrap(), v["header_len"].as_u64().unwrap(), &cut);
+        from_offset(
+            asset,
+            v["offset"].as_u64().unwrap(),
+            v["header_len"].as_u64().unwrap(),
+            &cut,
+        );
         assert_eq!(decode_errors(&cut), "", "backset {backset}");
         let flags = video_packet_flags(&cut);
         assert!(flags[0].starts_with('K'));
@@ -81,24 +92,42 @@ fn at_and_datastamp_resolve_the_same_way() {
 fn older_than_the_window_fails_unless_clamped() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    segment(&out, &fixture(FRAGDUR), &["--interval", "0.5s", "--keep-assets", "2"]);
-    assert!(!out.join("asset-00000000.mp4").exists(), "expired assets are deleted");
+    segment(
+        &out,
+        &fixture(FRAGDUR),
+        &["--interval", "0.5s", "--keep-assets", "2"],
+    );
+    assert!(
+        !out.join("asset-00000000.mp4").exists(),
+        "expired assets are deleted"
+    );
     let (code, _, err) = locate_json(&out, &["--backset", "5s"]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("older than the retained window (assets 3..=4, 4.208 s to 6.000 s)"), "{err}");
+    assert!(
+        err.contains("older than the retained window (assets 3..=4, 4.208 s to 6.000 s)"),
+        "{err}"
+    );
     let (code, v, _) = locate_json(&out, &["--backset", "5s", "--clamp"]);
     assert_eq!(code, Some(0));
     assert_eq!(v["sequence"], 3);
     assert_eq!(v["window"]["oldest_sequence"], 3);
     let verify = run(&["verify", out.to_str().unwrap()]);
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 }
 
 #[test]
 fn keep_deletes_by_time_behind_the_live_edge() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    segment(&out, &fixture(FRAGDUR), &["--interval", "0.5s", "--keep", "2s"]);
+    segment(
+        &out,
+        &fixture(FRAGDUR),
+        &["--interval", "0.5s", "--keep", "2s"],
+    );
     // Edge 6 s: assets ending after 4 s are kept (2.083-4.208, 4.208-5.5, 5.5-6).
     let (_, v, _) = locate_json(&out, &["--backset", "0s"]);
     assert_eq!(v["window"]["oldest_sequence"], 2);
@@ -159,12 +188,19 @@ fn verify_passes_on_a_good_directory_and_lists_each_problem() {
     let problems = v["problems"].as_array().unwrap();
     let about = |file: &str| problems.iter().filter(|p| p["file"] == file).count();
     assert!(about("asset-00000001.mp4") >= 1, "{v}");
-    assert!(problems.iter().any(|p| p["file"] == "asset-00000001.mp4" && p["offset"] == at as u64), "{v}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["file"] == "asset-00000001.mp4" && p["offset"] == at as u64),
+        "{v}"
+    );
     assert_eq!(about("asset-00000002.mp4"), 1, "{v}");
     assert_eq!(about("asset-00000009.mp4"), 1, "{v}");
     assert_eq!(about("asset-00000000.mp4"), 0, "{v}");
     let text = run(&["verify", out.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&text.stdout).contains(&format!("asset-00000001.mp4 at byte {at}")));
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains(&format!("asset-00000001.mp4 at byte {at}"))
+    );
 }
 
 #[test]
@@ -173,7 +209,14 @@ fn locate_never_returns_an_unpublished_asset_while_segment_writes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut child = backset()
-        .args(["segment", out.to_str().unwrap(), "-", "--interval", "0.2s", "-q"])
+        .args([
+            "segment",
+            out.to_str().unwrap(),
+            "-",
+            "--interval",
+            "0.2s",
+            "-q",
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -202,7 +245,10 @@ fn locate_never_returns_an_unpublished_asset_while_segment_writes() {
             sequences.insert(record.sequence);
         } else {
             // Before the first publish there is nothing to answer yet.
-            assert!(err.contains("not a backset stream directory") || err.contains("no asset"), "{err}");
+            assert!(
+                err.contains("not a backset stream directory") || err.contains("no asset"),
+                "{err}"
+            );
         }
     }
     feeder.join().unwrap();
