@@ -20,6 +20,7 @@ pub mod locate;
 pub mod maps;
 pub mod naming;
 pub mod outdir;
+pub mod policy;
 pub mod retention;
 pub mod rewrite;
 pub mod segmenter;

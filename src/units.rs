@@ -80,6 +80,38 @@ pub fn parse_size(text: &str) -> Result<u64> {
     Ok(total.round() as u64)
 }
 
+/// Parses a bit rate into bits per second: `3Mbps`, `500kbps`, `2.5M`,
+/// `3000000`.
+pub fn parse_rate(text: &str) -> Result<f64> {
+    let bad = || {
+        Error::Usage(format!(
+            "bad rate {text:?}: write it like 3Mbps, 500kbps, 3000000"
+        ))
+    };
+    let s = text.trim();
+    let s = s
+        .strip_suffix("bps")
+        .or_else(|| s.strip_suffix("bit/s"))
+        .unwrap_or(s);
+    let num_len = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let value: f64 = s[..num_len].parse().map_err(|_| bad())?;
+    let scale = match &s[num_len..] {
+        "" => 1.0,
+        "k" | "K" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        _ => return Err(bad()),
+    };
+    let rate = value * scale;
+    if rate.is_finite() {
+        Ok(rate)
+    } else {
+        Err(bad())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +128,15 @@ mod tests {
         assert!(parse_duration_us("s").is_err());
         assert!(parse_duration_us("3 parsecs").is_err());
         assert!(parse_duration_us("-1s").is_err());
+    }
+
+    #[test]
+    fn rates_read_like_people_write_them() {
+        assert_eq!(parse_rate("3Mbps").unwrap(), 3e6);
+        assert_eq!(parse_rate("500kbps").unwrap(), 5e5);
+        assert_eq!(parse_rate("2.5M").unwrap(), 2.5e6);
+        assert_eq!(parse_rate("3000000").unwrap(), 3e6);
+        assert!(parse_rate("fast").is_err());
     }
 
     #[test]

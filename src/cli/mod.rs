@@ -2,6 +2,7 @@
 
 mod inspect;
 mod locate;
+mod policy;
 mod segment;
 mod verify;
 
@@ -29,6 +30,9 @@ pub enum Command {
     Locate(LocateArgs),
     Inspect(InspectArgs),
     Verify(VerifyArgs),
+    Advise(AdviseArgs),
+    Draw(DrawArgs),
+    Simulate(SimulateArgs),
 }
 
 /// Read a fragmented-MP4 capture from a file or standard input and cut it,
@@ -152,12 +156,155 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
+/// The server side of the backset policy: from audience facts, a
+/// recommended backset, a maximum backset and the coefficients of the
+/// distribution this client draws from.
+///
+/// The model: the client's low throughput is min(current, mean − standard
+/// deviation of current and historical samples), at least 1% of the bitrate;
+/// headroom h = low / bitrate. Recommended R = max(3A, A + A/h + D·max(0, 1 −
+/// h)) + A·cv (A asset duration, D dip horizon, cv = σ/μ): the start asset,
+/// fetching the next one at the low throughput, and the buffer a dip of D
+/// seconds drains, never under three assets, plus slack for unsteadiness. A
+/// slow or unsteady client gets more. Spread s = min(1, log10(1 + clients)/4) ·
+/// (0.5 + 0.5·same-region share): a large or clustered audience is spread
+/// over more assets: less = 0.05 + 0.1s, more = 0.1 + 0.2s, down = A(0.5 +
+/// s), up = A(1 + 2s). Maximum M = min(window − A, R + 3·up). Facts come as
+/// flags or as a JSON object on standard input (--facts -).
+#[derive(Debug, Args)]
+pub struct AdviseArgs {
+    /// Clients currently downloading the transmission.
+    #[arg(long, default_value_t = 1)]
+    pub clients: u64,
+    /// Share (0 to 1) of those clients in this client's region.
+    #[arg(long, value_name = "SHARE", conflicts_with = "regions")]
+    pub same_region: Option<f64>,
+    /// Clients per region, like eu=120,us=40; with --region.
+    #[arg(long, value_name = "LIST", requires = "region")]
+    pub regions: Option<String>,
+    /// This client's region, one of --regions.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// This client's measured throughput now (3Mbps, 500kbps).
+    #[arg(long, value_name = "RATE")]
+    pub throughput: Option<String>,
+    /// This client's historical throughput samples, comma-separated.
+    #[arg(long, value_name = "RATES")]
+    pub history: Option<String>,
+    /// The stream's bitrate.
+    #[arg(long, value_name = "RATE")]
+    pub bitrate: Option<String>,
+    /// Duration of one asset.
+    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    pub asset_duration: String,
+    /// The retained window: no backset may reach past it.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub window: String,
+    /// How long a throughput dip the buffer must ride out.
+    #[arg(long, default_value = "20s", value_name = "DURATION")]
+    pub dip_horizon: String,
+    /// Read the facts as a JSON object from FILE (`-`: standard input)
+    /// instead of flags: clients, same_region_share, throughput_bps,
+    /// history_bps, bitrate_bps, asset_duration_s, window_s, dip_horizon_s.
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The client side: draw a backset from the server's recommended and
+/// maximum backsets and coefficients. Most draws equal the recommended
+/// backset; a share `less` falls below it (never below zero), a share `more`
+/// above it (always below the maximum). With --client the draws are
+/// reproducible: the same id always draws the same backsets.
+#[derive(Debug, Args)]
+pub struct DrawArgs {
+    #[arg(long, value_name = "DURATION")]
+    pub recommended: String,
+    #[arg(long, value_name = "DURATION")]
+    pub max: String,
+    /// less=SHARE,more=SHARE,down=DURATION,up=DURATION, as `advise` prints.
+    #[arg(long, value_name = "COEFFS")]
+    pub coeffs: String,
+    /// Client id that seeds the draws; without it they are unpredictable.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Number of draws.
+    #[arg(short = 'n', default_value_t = 1)]
+    pub count: usize,
+    /// Print one JSON object instead of one backset (seconds) per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Simulate a live stream and its viewers and compare where they start:
+/// (a) at the live edge, (b) three assets back for all (hls.js's default),
+/// (c) the backset policy. Reports rebuffering events and seconds per
+/// viewer, the share of viewers that stalled, start-up delay, mean latency
+/// behind live, and the peak number of viewers fetching one asset at the
+/// same moment. Deterministic for a seed.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[arg(long, default_value_t = 200)]
+    pub viewers: usize,
+    /// Length of the broadcast.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub duration: String,
+    /// Viewers join uniformly over this span, from when the retained window
+    /// is full.
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub join_over: String,
+    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    pub asset_duration: String,
+    #[arg(long, default_value = "3Mbps", value_name = "RATE")]
+    pub bitrate: String,
+    /// Mean throughput of the viewers (log-normal across viewers).
+    #[arg(long, default_value = "8Mbps", value_name = "RATE")]
+    pub throughput: String,
+    /// Coefficient of variation of mean throughput across viewers.
+    #[arg(long, default_value_t = 0.6)]
+    pub viewer_cv: f64,
+    /// Coefficient of variation of each viewer's throughput over time.
+    #[arg(long, default_value_t = 0.5)]
+    pub cv: f64,
+    /// Correlation of each step's throughput with the last (log space):
+    /// how long dips last.
+    #[arg(long, default_value_t = 0.9)]
+    pub correlation: f64,
+    /// Throughput changes every STEP.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub step: String,
+    /// Measured throughput instead of the model: a CSV of bits/s, one
+    /// column per series, one row per --step (a header line is skipped).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// How far ahead of its play position a viewer fetches.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub max_buffer: String,
+    /// The retained window.
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub window: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write an SVG chart: the policy's backset histogram and each
+    /// strategy's per-asset request load.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Segment(args) => segment::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Locate(args) => locate::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Advise(args) => policy::advise(args),
+        Command::Draw(args) => policy::draw(args),
+        Command::Simulate(args) => policy::simulate(args),
     }
 }
 

@@ -1,0 +1,270 @@
+//! advise, draw, simulate: flags in, the policy module's values out.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use backset::policy::advise::{advise as advise_for, region_share, Audience};
+use backset::policy::draw::Drawer;
+use backset::policy::simulate::{simulate as run_simulation, Config, Traces};
+use backset::policy::{Advice, Coefficients};
+use backset::units::{parse_duration_us, parse_rate};
+use backset::Error;
+use serde::Serialize;
+
+use super::{AdviseArgs, DrawArgs, SimulateArgs};
+
+fn seconds(text: &str) -> anyhow::Result<f64> {
+    Ok(parse_duration_us(text)? as f64 / 1e6)
+}
+
+fn usage(text: impl Into<String>) -> anyhow::Error {
+    Error::Usage(text.into()).into()
+}
+
+pub fn advise(args: AdviseArgs) -> anyhow::Result<ExitCode> {
+    let audience = match &args.facts {
+        Some(file) => {
+            let mut text = String::new();
+            if file == "-" {
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("reading facts from standard input")?;
+            } else {
+                text = std::fs::read_to_string(file).map_err(Error::io(file))?;
+            }
+            serde_json::from_str::<Audience>(&text)
+                .map_err(|e| usage(format!("bad facts JSON: {e}")))?
+        }
+        None => {
+            let share = match (&args.regions, &args.region, args.same_region) {
+                (Some(list), Some(region), _) => {
+                    let counts = list
+                        .split(',')
+                        .map(|kv| {
+                            let (k, v) = kv.split_once('=').ok_or_else(|| {
+                                usage(format!("bad region count {kv:?}: write eu=120"))
+                            })?;
+                            let n = v
+                                .trim()
+                                .parse::<u64>()
+                                .map_err(|_| usage(format!("bad count in {kv:?}")))?;
+                            Ok((k.trim().to_string(), n))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    region_share(&counts, region)
+                }
+                (_, _, Some(share)) => share,
+                _ => 0.0,
+            };
+            let history = match &args.history {
+                Some(list) => list
+                    .split(',')
+                    .map(|r| parse_rate(r).map_err(Into::into))
+                    .collect::<anyhow::Result<Vec<f64>>>()?,
+                None => Vec::new(),
+            };
+            Audience {
+                clients: args.clients,
+                same_region_share: share,
+                throughput_bps: parse_rate(
+                    args.throughput
+                        .as_deref()
+                        .ok_or_else(|| usage("--throughput is needed (or --facts)"))?,
+                )?,
+                history_bps: history,
+                bitrate_bps: parse_rate(
+                    args.bitrate
+                        .as_deref()
+                        .ok_or_else(|| usage("--bitrate is needed (or --facts)"))?,
+                )?,
+                asset_duration_s: seconds(&args.asset_duration)?,
+                window_s: seconds(&args.window)?,
+                dip_horizon_s: seconds(&args.dip_horizon)?,
+            }
+        }
+    };
+    audience.validate().map_err(usage)?;
+    let advice = advise_for(&audience);
+    #[derive(Serialize)]
+    struct Out {
+        #[serde(flatten)]
+        advice: Advice,
+        coeffs: String,
+    }
+    if args.json {
+        let out = Out {
+            advice,
+            coeffs: advice.coefficients.to_arg(),
+        };
+        println!("{}", serde_json::to_string(&out).context("encoding JSON")?);
+    } else {
+        println!("recommended  {:.3} s", advice.recommended_s);
+        println!("maximum      {:.3} s", advice.maximum_s);
+        println!("coefficients {}", advice.coefficients.to_arg());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn draw(args: DrawArgs) -> anyhow::Result<ExitCode> {
+    let advice = Advice {
+        recommended_s: seconds(&args.recommended)?,
+        maximum_s: seconds(&args.max)?,
+        coefficients: Coefficients::parse(&args.coeffs).map_err(usage)?,
+    };
+    if advice.maximum_s < advice.recommended_s {
+        return Err(usage("--max must not be below --recommended"));
+    }
+    let mut drawer = match &args.client {
+        Some(id) => Drawer::for_client(id),
+        None => Drawer::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+                ^ u64::from(std::process::id()),
+        ),
+    };
+    let backsets: Vec<f64> = (0..args.count).map(|_| drawer.draw(&advice)).collect();
+    if args.json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            recommended: f64,
+            maximum: f64,
+            backsets: &'a [f64],
+        }
+        let out = Out {
+            recommended: advice.recommended_s,
+            maximum: advice.maximum_s,
+            backsets: &backsets,
+        };
+        println!("{}", serde_json::to_string(&out).context("encoding JSON")?);
+    } else {
+        let mut text = String::new();
+        for b in &backsets {
+            text.push_str(&format!("{b:.3}\n"));
+        }
+        print!("{text}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let step_s = seconds(&args.step)?;
+    let traces = match &args.trace {
+        Some(path) => Traces::Measured {
+            columns: read_trace(path)?,
+            step_s,
+        },
+        None => Traces::Model {
+            mean_bps: parse_rate(&args.throughput)?,
+            viewer_cv: args.viewer_cv,
+            cv: args.cv,
+            correlation: args.correlation,
+            step_s,
+        },
+    };
+    let config = Config {
+        viewers: args.viewers,
+        duration_s: seconds(&args.duration)?,
+        join_over_s: seconds(&args.join_over)?,
+        asset_duration_s: seconds(&args.asset_duration)?,
+        bitrate_bps: parse_rate(&args.bitrate)?,
+        traces,
+        max_buffer_s: seconds(&args.max_buffer)?,
+        window_s: seconds(&args.window)?,
+        seed: args.seed,
+    };
+    if config.viewers == 0
+        || config.asset_duration_s <= 0.0
+        || config.duration_s <= 0.0
+        || step_s <= 0.0
+    {
+        return Err(usage(
+            "viewers, duration, asset duration and step must be positive",
+        ));
+    }
+    let report = run_simulation(&config);
+    if let Some(path) = &args.plot {
+        let svg = backset::policy::plot::svg(&report, config.asset_duration_s)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        std::fs::write(path, svg).map_err(Error::io(path))?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).context("encoding JSON")?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} viewers, {} assets of {} s at {}",
+        report.viewers, report.assets, config.asset_duration_s, args.bitrate
+    );
+    println!(
+        "{:<20} {:>13} {:>16} {:>10} {:>10} {:>10} {:>15} {:>15}",
+        "strategy",
+        "stalls/viewer",
+        "stalled s/viewer",
+        "% stalled",
+        "startup s",
+        "latency s",
+        "peak req/asset",
+        "peak join req"
+    );
+    for o in &report.outcomes {
+        println!(
+            "{:<20} {:>13.2} {:>16.2} {:>10.1} {:>10.2} {:>10.2} {:>15} {:>15}",
+            o.strategy.label(),
+            o.rebuffer_events,
+            o.rebuffer_s,
+            o.viewers_stalled * 100.0,
+            o.startup_s,
+            o.latency_s,
+            o.peak_requests,
+            o.peak_join_requests
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Columns of bits/s; a first line that does not parse is a header.
+fn read_trace(path: &std::path::Path) -> anyhow::Result<Vec<Vec<f64>>> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+    let mut columns: Vec<Vec<f64>> = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let cells: Result<Vec<f64>, _> = line.split(',').map(|c| c.trim().parse::<f64>()).collect();
+        let Ok(cells) = cells else {
+            if n == 0 {
+                continue;
+            }
+            return Err(usage(format!(
+                "{}: line {}: not a number",
+                path.display(),
+                n + 1
+            )));
+        };
+        if columns.is_empty() {
+            columns = vec![Vec::new(); cells.len()];
+        }
+        if cells.len() != columns.len() {
+            return Err(usage(format!(
+                "{}: line {}: {} columns, expected {}",
+                path.display(),
+                n + 1,
+                cells.len(),
+                columns.len()
+            )));
+        }
+        for (c, v) in columns.iter_mut().zip(cells) {
+            c.push(v);
+        }
+    }
+    if columns.is_empty() || columns[0].is_empty() {
+        return Err(usage(format!("{}: no throughput samples", path.display())));
+    }
+    Ok(columns)
+}
