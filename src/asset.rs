@@ -1,6 +1,8 @@
 //! A media asset being assembled: its fragments and the map entries of its
 //! entry points, then the finished file (init + maps + fragments).
 
+use bytes::Bytes;
+
 use crate::index::Record;
 use crate::init::Init;
 use crate::maps::{Entry, Maps};
@@ -20,24 +22,28 @@ pub struct AssetBuilder {
     pub sequence: u64,
     pub start: u64,
     pub start_datastamp: u64,
-    body: Vec<u8>,
+    /// The fragments as byte ranges: encoded boxes and slices of the
+    /// capture's own `mdat`s, never copied.
+    body: Vec<Bytes>,
+    body_len: u64,
     entries: Vec<OpenEntry>,
 }
 
 impl AssetBuilder {
-    pub fn new(sequence: u64, start: u64, start_datastamp: u64, capacity: usize) -> Self {
+    pub fn new(sequence: u64, start: u64, start_datastamp: u64) -> Self {
         AssetBuilder {
             sequence,
             start,
             start_datastamp,
-            body: Vec::with_capacity(capacity),
+            body: Vec::new(),
+            body_len: 0,
             entries: Vec::new(),
         }
     }
 
     /// Bytes of fragments so far.
     pub fn body_len(&self) -> u64 {
-        self.body.len() as u64
+        self.body_len
     }
 
     /// Appends one fragment written by `write`; `entry` marks it as an entry
@@ -45,21 +51,23 @@ impl AssetBuilder {
     pub fn add_fragment(
         &mut self,
         entry: Option<(u64, u64)>,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+        write: impl FnOnce(&mut Vec<Bytes>) -> Result<()>,
     ) -> Result<u64> {
-        let before = self.body.len();
+        let (before, pieces) = (self.body_len, self.body.len());
         if let Err(e) = write(&mut self.body) {
-            self.body.truncate(before);
+            self.body.truncate(pieces);
             return Err(e);
         }
+        let len: u64 = self.body[pieces..].iter().map(|b| b.len() as u64).sum();
+        self.body_len += len;
         if let Some((timestamp, wallclock_us)) = entry {
             self.entries.push(OpenEntry {
                 timestamp,
-                body_offset: before as u64,
+                body_offset: before,
                 wallclock_us,
             });
         }
-        Ok((self.body.len() - before) as u64)
+        Ok(len)
     }
 
     /// Closes the asset at transmission time `end`.
@@ -92,17 +100,20 @@ impl AssetBuilder {
         Ok(FinishedAsset {
             header,
             body: self.body,
+            body_len: self.body_len,
             maps,
         })
     }
 }
 
 /// A complete asset, ready to be written out: `header` (ftyp, moov, maps)
-/// then `body` (the fragments, a valid fMP4 media segment on its own).
+/// then `body` (the fragments, a valid fMP4 media segment on its own), as
+/// byte ranges to write in order.
 #[derive(Debug, Clone)]
 pub struct FinishedAsset {
     pub header: Vec<u8>,
-    pub body: Vec<u8>,
+    pub body: Vec<Bytes>,
+    pub body_len: u64,
     pub maps: Maps,
 }
 
@@ -112,7 +123,12 @@ impl FinishedAsset {
     }
 
     pub fn size(&self) -> u64 {
-        (self.header.len() + self.body.len()) as u64
+        self.header.len() as u64 + self.body_len
+    }
+
+    /// The whole file's bytes in order.
+    pub fn slices(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(self.header.as_slice()).chain(self.body.iter().map(|b| b.as_ref()))
     }
 
     pub fn record(&self, published_us: u64) -> Record {

@@ -11,6 +11,10 @@ use crate::{Error, Result};
 /// with 10 s GOPs stays far below this.
 pub const MAX_BOX: u64 = 1 << 30;
 
+/// How much of a box's claimed size is reserved ahead of its bytes: enough
+/// to grow a large `mdat` in one step, too little for a lie to matter.
+const RESERVE_AHEAD: usize = 64 << 20;
+
 /// A complete top-level box and where it started in the capture.
 #[derive(Debug, Clone)]
 pub struct RawBox {
@@ -58,6 +62,17 @@ pub struct Framer {
 
 impl Framer {
     pub fn push(&mut self, chunk: &[u8]) {
+        if self.buf.capacity() - self.buf.len() < chunk.len() {
+            // Grow once for the rest of the box being read, not by doubling
+            // (each doubling would copy what has arrived so far).
+            let rest = match self.peek_header() {
+                Ok(Some((_, _, size))) => (size as usize)
+                    .saturating_sub(self.buf.len())
+                    .min(RESERVE_AHEAD),
+                _ => 0,
+            };
+            self.buf.reserve(chunk.len().max(rest));
+        }
         self.buf.extend_from_slice(chunk);
     }
 

@@ -85,8 +85,7 @@ impl OutDir {
             .join(format!(".{}.partial", self.naming.name(asset.sequence())));
         let write = || -> std::io::Result<()> {
             let mut f = File::create(&tmp)?;
-            f.write_all(&asset.header)?;
-            f.write_all(&asset.body)?;
+            write_all_vectored(&mut f, asset)?;
             if self.fsync {
                 f.sync_all()?;
             }
@@ -144,6 +143,25 @@ impl OutDir {
             &serde_json::to_vec_pretty(d).unwrap_or_default(),
         )
     }
+}
+
+/// Writes the asset's slices with as few system calls as the kernel allows.
+fn write_all_vectored(f: &mut File, asset: &FinishedAsset) -> std::io::Result<()> {
+    use std::io::IoSlice;
+    let all: Vec<&[u8]> = asset.slices().filter(|s| !s.is_empty()).collect();
+    // The kernel takes at most IOV_MAX (1024) slices per call.
+    for batch in all.chunks(1024) {
+        let mut slices: Vec<IoSlice> = batch.iter().map(|s| IoSlice::new(s)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = f.write_vectored(rest)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut rest, n);
+        }
+    }
+    Ok(())
 }
 
 pub fn read_descriptor(dir: &Path) -> Result<Option<Descriptor>> {

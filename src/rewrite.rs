@@ -3,6 +3,7 @@
 //! the `moof`) and an `mdat` holding the piece's sample bytes, copied as
 //! whole ranges, never sample by sample.
 
+use bytes::Bytes;
 use mp4_atom::{Encode, Mfhd, Moof, Tfdt, Tfhd, Traf, Trun, TrunEntry};
 
 use crate::fragment::Fragment;
@@ -10,10 +11,12 @@ use crate::init::Init;
 use crate::split::Piece;
 use crate::{Error, Result};
 
-/// Appends `moof` + `mdat` for `piece` to `out`. `shift[track]` moves decode
-/// times (non-zero only when a transmission continues over a new capture).
+/// Appends `moof` + `mdat` for `piece` to `out`: the boxes' headers as one
+/// new buffer, the sample data as slices of the capture's `mdat`.
+/// `shift[track]` moves decode times (non-zero only when a transmission
+/// continues over a new capture).
 pub fn write_fragment(
-    out: &mut Vec<u8>,
+    out: &mut Vec<Bytes>,
     fragment: &Fragment,
     piece: &Piece,
     init: &Init,
@@ -110,16 +113,17 @@ pub fn write_fragment(
             data_offset += part_bytes(fragment, part);
         }
     }
-    out.reserve(probe.len() + (mdat_header + payload_len) as usize);
-    moof.encode(out).map_err(fail)?;
+    let mut head = Vec::with_capacity(probe.len() + mdat_header as usize);
+    moof.encode(&mut head).map_err(fail)?;
     if mdat_header == 8 {
-        out.extend_from_slice(&((payload_len + 8) as u32).to_be_bytes());
-        out.extend_from_slice(b"mdat");
+        head.extend_from_slice(&((payload_len + 8) as u32).to_be_bytes());
+        head.extend_from_slice(b"mdat");
     } else {
-        out.extend_from_slice(&1u32.to_be_bytes());
-        out.extend_from_slice(b"mdat");
-        out.extend_from_slice(&(payload_len + 16).to_be_bytes());
+        head.extend_from_slice(&1u32.to_be_bytes());
+        head.extend_from_slice(b"mdat");
+        head.extend_from_slice(&(payload_len + 16).to_be_bytes());
     }
+    out.push(head.into());
     for part in traf_parts.iter().flatten() {
         let samples = &fragment.samples[part.samples.clone()];
         let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
@@ -127,12 +131,12 @@ pub fn write_fragment(
         };
         let end = last.data + last.size as usize;
         if (end - first.data) as u64 == part_bytes(fragment, part) {
-            out.extend_from_slice(&fragment.mdat[first.data..end]);
+            out.push(fragment.mdat.slice(first.data..end));
         } else {
             // A run whose samples are not back to back (legal, never seen
             // from encoders): copy them one by one.
             for s in samples {
-                out.extend_from_slice(&fragment.mdat[s.data..s.data + s.size as usize]);
+                out.push(fragment.mdat.slice(s.data..s.data + s.size as usize));
             }
         }
     }

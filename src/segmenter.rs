@@ -70,7 +70,6 @@ pub struct Segmenter {
     next_sequence: u64,
     fragment_sequence: u32,
     dropped_before_key: u64,
-    last_capacity: usize,
     failed: bool,
 }
 
@@ -92,7 +91,6 @@ impl Segmenter {
             next_sequence: resume.map_or(0, |r| r.next_sequence),
             fragment_sequence: 0,
             dropped_before_key: 0,
-            last_capacity: 0,
             failed: false,
         }
     }
@@ -114,19 +112,36 @@ impl Segmenter {
         Ok(())
     }
 
+    /// Feeds one top-level box framed elsewhere (by a [`Framer`] reading
+    /// straight from the input, which saves a copy of every byte).
+    pub fn push_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
+        let result = self.on_box(b, now_us, events);
+        self.failed |= result.is_err();
+        result
+    }
+
     /// The input has ended (or the process is asked to stop): publishes the
     /// open asset. A partial box at the end is a warning after good data and
     /// an error before any.
     pub fn finish(&mut self, events: &mut Vec<Event>) -> Result<()> {
-        let unfinished =
-            self.framer
-                .unfinished()
-                .map(|(kind, offset, have, need)| Error::Truncated {
-                    offset,
-                    kind,
-                    have,
-                    need,
-                });
+        let tail = self.framer.unfinished();
+        self.finish_with(tail, events)
+    }
+
+    /// [`Segmenter::finish`] when the boxes came through
+    /// [`Segmenter::push_box`]: `tail` is what that framer had left
+    /// ([`Framer::unfinished`]).
+    pub fn finish_with(
+        &mut self,
+        tail: Option<(String, u64, u64, u64)>,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let unfinished = tail.map(|(kind, offset, have, need)| Error::Truncated {
+            offset,
+            kind,
+            have,
+            need,
+        });
         let pending_moof = self.moof.take().map(|m| Error::Truncated {
             offset: m.offset,
             kind: "moof".into(),
@@ -280,7 +295,6 @@ impl Segmenter {
                         self.next_sequence,
                         ts,
                         self.datastamps.next(),
-                        self.last_capacity,
                     ));
                     self.next_sequence += 1;
                     self.asset_end = ts;
@@ -357,7 +371,6 @@ impl Segmenter {
         let (Some(asset), Some(clock)) = (self.asset.take(), &self.clock) else {
             return Ok(None);
         };
-        self.last_capacity = asset.body_len() as usize + asset.body_len() as usize / 4;
         let end = next_start.unwrap_or(self.asset_end);
         asset.finish(init, clock.timescale, end).map(Some)
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use backset::descriptor::{self, Descriptor};
+use backset::framing::{Framer, RawBox};
 use backset::naming::Naming;
 use backset::outdir::{self, OutDir, INDEX_FILE};
 use backset::retention::Retention;
@@ -18,11 +19,15 @@ use backset::units::{parse_duration_us, parse_size};
 
 use super::SegmentArgs;
 
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 1 << 20;
 
+/// What the reader thread hands the segmenter: whole boxes, so the channel
+/// carries two messages per fragment, not one per read.
 enum Input {
-    Data(Vec<u8>),
-    End,
+    Box(RawBox),
+    /// End of input, with what was left of an unfinished box.
+    End(Option<(String, u64, u64, u64)>),
+    Bad(backset::Error),
     Failed(std::io::Error),
 }
 
@@ -48,7 +53,8 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
             .context("installing signal handlers")?;
     }
     let input = open_input(&args.input)?;
-    let (tx, rx) = mpsc::sync_channel::<Input>(4);
+    // Two boxes in flight: reading overlaps publishing, memory stays bounded.
+    let (tx, rx) = mpsc::sync_channel::<Input>(2);
     std::thread::spawn(move || read_into(input, tx));
 
     let mut shell = Shell {
@@ -76,17 +82,26 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     let mut segmenter = Segmenter::new(config, resume);
     let mut failure: Option<anyhow::Error> = None;
     let mut events = Vec::new();
+    let mut tail = None;
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Input::Data(bytes)) => {
-                let pushed = segmenter.push(&bytes, now_us(), &mut events);
+            Ok(Input::Box(b)) => {
+                let pushed = segmenter.push_box(b, now_us(), &mut events);
                 shell.handle(&mut events)?;
                 if let Err(e) = pushed {
                     failure = Some(e.into());
                     break;
                 }
             }
-            Ok(Input::End) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Ok(Input::End(rest)) => {
+                tail = rest;
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Ok(Input::Bad(e)) => {
+                failure = Some(e.into());
+                break;
+            }
             Ok(Input::Failed(e)) => {
                 failure = Some(anyhow::Error::new(e).context(format!("reading {}", args.input)));
                 break;
@@ -99,7 +114,7 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     }
 
     // Whatever stopped us, what is complete gets published.
-    let finished = segmenter.finish(&mut events);
+    let finished = segmenter.finish_with(tail.filter(|_| failure.is_none()), &mut events);
     shell.handle(&mut events)?;
     match finished {
         Err(e) if failure.is_none() && shell.published == 0 => failure = Some(e.into()),
@@ -199,18 +214,31 @@ fn open_input(name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
     Ok(Box::new(file))
 }
 
+/// Reads the input into a framer and sends on each complete box.
 fn read_into(mut input: Box<dyn Read + Send>, tx: mpsc::SyncSender<Input>) {
+    let mut framer = Framer::default();
+    let mut buf = vec![0u8; CHUNK];
     loop {
-        let mut buf = vec![0u8; CHUNK];
         match input.read(&mut buf) {
             Ok(0) => {
-                let _ = tx.send(Input::End);
+                let _ = tx.send(Input::End(framer.unfinished()));
                 return;
             }
             Ok(n) => {
-                buf.truncate(n);
-                if tx.send(Input::Data(buf)).is_err() {
-                    return;
+                framer.push(&buf[..n]);
+                loop {
+                    match framer.next_box() {
+                        Ok(Some(b)) => {
+                            if tx.send(Input::Box(b)).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = tx.send(Input::Bad(e));
+                            return;
+                        }
+                    }
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
