@@ -52,28 +52,56 @@ const TOP_LEVEL: &[&[u8; 4]] = &[
     b"emsg", b"prft", b"uuid", b"meta", b"pdin", b"wide",
 ];
 
+/// The least room a fresh buffer gets.
+const CHUNK: usize = 1 << 20;
+
 #[derive(Debug, Default)]
 pub struct Framer {
+    /// `buf[..filled]` holds capture bytes not yet returned as boxes;
+    /// `buf[filled..]` is zeroed room that reads land in directly.
     buf: BytesMut,
+    filled: usize,
     /// Capture offset of `buf[0]`.
     offset: u64,
     seen_any: bool,
 }
 
 impl Framer {
+    /// Appends bytes received elsewhere.
     pub fn push(&mut self, chunk: &[u8]) {
-        if self.buf.capacity() - self.buf.len() < chunk.len() {
-            // Grow once for the rest of the box being read, not by doubling
-            // (each doubling would copy what has arrived so far).
-            let rest = match self.peek_header() {
-                Ok(Some((_, _, size))) => (size as usize)
-                    .saturating_sub(self.buf.len())
-                    .min(RESERVE_AHEAD),
-                _ => 0,
-            };
-            self.buf.reserve(chunk.len().max(rest));
+        self.make_room(chunk.len());
+        self.buf[self.filled..self.filled + chunk.len()].copy_from_slice(chunk);
+        self.filled += chunk.len();
+    }
+
+    /// Reads once from `r` straight into the buffer (no intermediate copy).
+    /// Returns what `read` returned: 0 at end of input.
+    pub fn read_from(&mut self, r: &mut (impl std::io::Read + ?Sized)) -> std::io::Result<usize> {
+        self.make_room(1);
+        let n = r.read(&mut self.buf[self.filled..])?;
+        self.filled += n;
+        Ok(n)
+    }
+
+    /// Ensures `at_least` bytes of room after the data. A fresh buffer is
+    /// sized for the rest of the box being read (within limits), so a large
+    /// `mdat` is read into place rather than copied as it grows; only the
+    /// part of a box already received moves. Zeroed allocations come from
+    /// the allocator already zero, so this costs no pass over the memory.
+    fn make_room(&mut self, at_least: usize) {
+        if self.buf.len() - self.filled >= at_least {
+            return;
         }
-        self.buf.extend_from_slice(chunk);
+        let rest = match self.peek_header() {
+            Ok(Some((_, _, size))) => (size as usize)
+                .saturating_sub(self.filled)
+                .min(RESERVE_AHEAD),
+            _ => 0,
+        };
+        let room = at_least.max(rest).max(CHUNK);
+        let mut fresh = BytesMut::zeroed(self.filled + room);
+        fresh[..self.filled].copy_from_slice(&self.buf[..self.filled]);
+        self.buf = fresh;
     }
 
     /// Capture offset of the first byte not yet returned as a box.
@@ -82,7 +110,7 @@ impl Framer {
     }
 
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.filled
     }
 
     /// The next complete box, or `None` until more bytes arrive.
@@ -90,12 +118,11 @@ impl Framer {
         let Some((kind, header_len, size)) = self.peek_header()? else {
             return Ok(None);
         };
-        if (self.buf.len() as u64) < size {
-            // Reserve for the rest only up to what arrives anyway, so a lying
-            // header cannot make us allocate.
+        if (self.filled as u64) < size {
             return Ok(None);
         }
         let bytes = self.buf.split_to(size as usize).freeze();
+        self.filled -= size as usize;
         let offset = self.offset;
         self.offset += size;
         self.seen_any = true;
@@ -110,10 +137,10 @@ impl Framer {
     /// What is left unfinished when the input ends: the box, its offset, how
     /// much of it arrived and its full size.
     pub fn unfinished(&self) -> Option<(String, u64, u64, u64)> {
-        if self.buf.is_empty() {
+        if self.filled == 0 {
             return None;
         }
-        let have = self.buf.len() as u64;
+        let have = self.filled as u64;
         if have < 8 {
             return Some(("box header".into(), self.offset, have, 8));
         }
@@ -126,10 +153,10 @@ impl Framer {
     }
 
     fn peek_header(&self) -> Result<Option<([u8; 4], usize, u64)>> {
-        if self.buf.len() < 8 {
+        if self.filled < 8 {
             return Ok(None);
         }
-        let mut head = &self.buf[..];
+        let mut head = &self.buf[..self.filled];
         let size32 = head.get_u32();
         let kind: [u8; 4] = [head[0], head[1], head[2], head[3]];
         head.advance(4);
@@ -139,7 +166,7 @@ impl Framer {
                     offset: self.offset,
                     found: format!(
                         "{:?}",
-                        String::from_utf8_lossy(&self.buf[..8.min(self.buf.len())])
+                        String::from_utf8_lossy(&self.buf[..8])
                     ),
                 });
             }

@@ -19,12 +19,10 @@ use backset::units::{parse_duration_us, parse_size};
 
 use super::SegmentArgs;
 
-const CHUNK: usize = 1 << 20;
-
-/// What the reader thread hands the segmenter: whole boxes, so the channel
-/// carries two messages per fragment, not one per read.
+/// What the reader thread hands the segmenter: the whole boxes one read
+/// completed, so the threads meet once per read, not once per box.
 enum Input {
-    Box(RawBox),
+    Boxes(Vec<RawBox>),
     /// End of input, with what was left of an unfinished box.
     End(Option<(String, u64, u64, u64)>),
     Bad(backset::Error),
@@ -53,7 +51,7 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
             .context("installing signal handlers")?;
     }
     let input = open_input(&args.input)?;
-    // Two boxes in flight: reading overlaps publishing, memory stays bounded.
+    // Two reads in flight: reading overlaps publishing, memory stays bounded.
     let (tx, rx) = mpsc::sync_channel::<Input>(2);
     std::thread::spawn(move || read_into(input, tx));
 
@@ -85,9 +83,16 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     let mut tail = None;
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Input::Box(b)) => {
-                let pushed = segmenter.push_box(b, now_us(), &mut events);
-                shell.handle(&mut events)?;
+            Ok(Input::Boxes(boxes)) => {
+                let now = now_us();
+                let mut pushed = Ok(());
+                for b in boxes {
+                    pushed = segmenter.push_box(b, now, &mut events);
+                    shell.handle(&mut events)?;
+                    if pushed.is_err() {
+                        break;
+                    }
+                }
                 if let Err(e) = pushed {
                     failure = Some(e.into());
                     break;
@@ -217,28 +222,27 @@ fn open_input(name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
 /// Reads the input into a framer and sends on each complete box.
 fn read_into(mut input: Box<dyn Read + Send>, tx: mpsc::SyncSender<Input>) {
     let mut framer = Framer::default();
-    let mut buf = vec![0u8; CHUNK];
     loop {
-        match input.read(&mut buf) {
+        match framer.read_from(&mut input) {
             Ok(0) => {
                 let _ = tx.send(Input::End(framer.unfinished()));
                 return;
             }
-            Ok(n) => {
-                framer.push(&buf[..n]);
-                loop {
+            Ok(_) => {
+                let mut boxes = Vec::new();
+                let bad = loop {
                     match framer.next_box() {
-                        Ok(Some(b)) => {
-                            if tx.send(Input::Box(b)).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            let _ = tx.send(Input::Bad(e));
-                            return;
-                        }
+                        Ok(Some(b)) => boxes.push(b),
+                        Ok(None) => break None,
+                        Err(e) => break Some(e),
                     }
+                };
+                if !boxes.is_empty() && tx.send(Input::Boxes(boxes)).is_err() {
+                    return;
+                }
+                if let Some(e) = bad {
+                    let _ = tx.send(Input::Bad(e));
+                    return;
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
