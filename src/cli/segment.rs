@@ -51,8 +51,9 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
             .context("installing signal handlers")?;
     }
     let input = open_input(&args.input)?;
-    // Two reads in flight: reading overlaps publishing, memory stays bounded.
-    let (tx, rx) = mpsc::sync_channel::<Input>(2);
+    // A rendezvous: the reader reads the next boxes while the segmenter
+    // publishes, and holds no more than those.
+    let (tx, rx) = mpsc::sync_channel::<Input>(0);
     std::thread::spawn(move || read_into(input, tx));
 
     let mut shell = Shell {
