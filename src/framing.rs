@@ -53,7 +53,7 @@ const TOP_LEVEL: &[&[u8; 4]] = &[
 ];
 
 /// The least room a fresh buffer gets.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 << 10;
 
 #[derive(Debug, Default)]
 pub struct Framer {
