@@ -48,6 +48,9 @@ pub struct Fragment {
     pub mdat: Bytes,
     pub runs: Vec<Run>,
     pub samples: Vec<Sample>,
+    /// Tracks whose `traf` had no `tfdt`: their decode times were carried on
+    /// from the previous fragment.
+    pub without_tfdt: Vec<usize>,
 }
 
 impl Fragment {
@@ -73,6 +76,7 @@ pub fn parse(
 
     let mut runs = Vec::new();
     let mut samples = Vec::new();
+    let mut without_tfdt = Vec::new();
     let mut previous_traf_end: Option<u64> = None;
     for traf in &decoded.traf {
         let tfhd = &traf.tfhd;
@@ -92,6 +96,9 @@ pub fn parse(
             (None, Some(end)) if !tfhd.default_base_is_moof => end,
             _ => moof.offset,
         };
+        if traf.tfdt.is_none() {
+            without_tfdt.push(track);
+        }
         let mut dts = match (&traf.tfdt, next_dts[track]) {
             (Some(tfdt), _) => tfdt.base_media_decode_time,
             (None, Some(next)) => next,
@@ -167,5 +174,6 @@ pub fn parse(
         mdat: payload,
         runs,
         samples,
+        without_tfdt,
     })
 }

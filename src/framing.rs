@@ -23,6 +23,8 @@ pub struct RawBox {
     pub header_len: usize,
     /// The whole box, header included.
     pub bytes: Bytes,
+    /// Damaged bytes skipped just before this box: (capture offset, count).
+    pub skipped_before: Option<(u64, u64)>,
 }
 
 impl RawBox {
@@ -64,9 +66,32 @@ pub struct Framer {
     /// Capture offset of `buf[0]`.
     offset: u64,
     seen_any: bool,
+    /// Skip damaged stretches to the next plausible box instead of failing.
+    resync: bool,
+    /// Bytes skipped since the last box: (capture offset, count).
+    skipped: Option<(u64, u64)>,
+    /// The buffer's first bytes are kept from a skip and not yet checked.
+    scanning: bool,
+    seen_moov: bool,
 }
 
+/// How far a garbage prefix is searched for the capture's first box before
+/// the input is declared not an MP4.
+pub const PREFIX_SEARCH: u64 = 1 << 20;
+/// How far damaged data is searched for the next fragment before giving up.
+pub const RESYNC_SEARCH: u64 = 64 << 20;
+
 impl Framer {
+    /// A framer for live captures: a damaged stretch is skipped to the next
+    /// plausible box (an `ftyp` or `moov` at the start, a `moof` opening
+    /// with its `mfhd` later), and reported by [`Framer::take_skipped`].
+    pub fn resyncing() -> Framer {
+        Framer {
+            resync: true,
+            ..Framer::default()
+        }
+    }
+
     /// Appends bytes received elsewhere.
     pub fn push(&mut self, chunk: &[u8]) {
         self.make_room(chunk.len());
@@ -115,7 +140,20 @@ impl Framer {
 
     /// The next complete box, or `None` until more bytes arrive.
     pub fn next_box(&mut self) -> Result<Option<RawBox>> {
-        let Some((kind, header_len, size)) = self.peek_header()? else {
+        let header = loop {
+            match self.peek_header() {
+                Ok(h) => break h,
+                // Damage is skipped before the capture starts and once it
+                // is under way, never inside its initialisation.
+                Err(e) if self.resync && (!self.seen_any || self.seen_moov) => {
+                    if !self.skip_to_candidate(e)? {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let Some((kind, header_len, size)) = header else {
             return Ok(None);
         };
         if (self.filled as u64) < size {
@@ -126,17 +164,72 @@ impl Framer {
         let offset = self.offset;
         self.offset += size;
         self.seen_any = true;
+        self.seen_moov |= &kind == b"moov";
         Ok(Some(RawBox {
             offset,
             kind,
             header_len,
             bytes,
+            skipped_before: self.skipped.take(),
         }))
+    }
+
+    /// Drops bytes up to the next plausible box start. Returns false when
+    /// none is in the buffer yet (the last bytes are kept: a box header may
+    /// straddle the next read). Gives up with `cause` past the search limit.
+    fn skip_to_candidate(&mut self, cause: Error) -> Result<bool> {
+        let data = &self.buf[..self.filled];
+        let plausible = |p: usize| -> bool {
+            let Some(head) = data.get(p..p + 16) else {
+                return false;
+            };
+            let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+            let kind = &head[4..8];
+            let sized = (16..=MAX_BOX as u32).contains(&size);
+            if self.seen_any {
+                sized && kind == b"moof" && &head[12..16] == b"mfhd"
+            } else {
+                sized && (kind == b"ftyp" || kind == b"moov" || kind == b"styp")
+            }
+        };
+        let from = usize::from(!self.scanning);
+        let found = (from..self.filled.saturating_sub(15)).find(|&p| plausible(p));
+        let drop = found.unwrap_or_else(|| self.filled.saturating_sub(15));
+        let (start, count) = self.skipped.unwrap_or((self.offset, 0));
+        let count = count + drop as u64;
+        let limit = if self.seen_any {
+            RESYNC_SEARCH
+        } else {
+            PREFIX_SEARCH
+        };
+        if count > limit {
+            return Err(match cause {
+                Error::NotMp4 { .. } => Error::NotMp4 {
+                    offset: start,
+                    found: format!("no ftyp or moov in the first {limit} bytes"),
+                },
+                _ => Error::bad_box(
+                    start,
+                    "stream",
+                    format!("lost sync and found no moof in the next {limit} bytes ({cause})"),
+                ),
+            });
+        }
+        let _ = self.buf.split_to(drop);
+        self.filled -= drop;
+        self.offset += drop as u64;
+        self.skipped = Some((start, count));
+        self.scanning = found.is_none();
+        Ok(found.is_some())
     }
 
     /// What is left unfinished when the input ends: the box, its offset, how
     /// much of it arrived and its full size.
     pub fn unfinished(&self) -> Option<(String, u64, u64, u64)> {
+        if let (true, Some((start, count))) = (self.scanning, self.skipped) {
+            let count = count + self.filled as u64;
+            return Some(("unsynchronised data".into(), start, count, count));
+        }
         if self.filled == 0 {
             return None;
         }
@@ -164,10 +257,7 @@ impl Framer {
             if !self.seen_any {
                 return Err(Error::NotMp4 {
                     offset: self.offset,
-                    found: format!(
-                        "{:?}",
-                        String::from_utf8_lossy(&self.buf[..8])
-                    ),
+                    found: format!("{:?}", String::from_utf8_lossy(&self.buf[..8])),
                 });
             }
             return Err(Error::bad_box(
@@ -259,6 +349,43 @@ mod tests {
             0, 0, 0, 1, b'm', b'd', b'a', b't', 0xff, 0, 0, 0, 0, 0, 0, 0,
         ]);
         assert!(f.next_box().unwrap_err().to_string().contains("limit"));
+    }
+
+    #[test]
+    fn a_resyncing_framer_skips_garbage_to_the_next_fragment() {
+        let moof = {
+            let mut m = 24u32.to_be_bytes().to_vec();
+            m.extend_from_slice(b"moof");
+            m.extend(boxed(b"mfhd", &[0; 8]));
+            m
+        };
+        let mut stream = b"banner\n".to_vec();
+        stream.extend(boxed(b"ftyp", b"isom\0\0\0\0"));
+        stream.extend(boxed(b"moov", &[0; 8]));
+        stream.extend_from_slice(&[0xee; 40]);
+        stream.extend(&moof);
+        for chunk in [1, 5, 1000] {
+            let mut f = Framer::resyncing();
+            let mut got = vec![];
+            for c in stream.chunks(chunk) {
+                f.push(c);
+                while let Some(b) = f.next_box().unwrap() {
+                    got.push((b.kind, b.offset, b.skipped_before));
+                }
+            }
+            assert_eq!(
+                got,
+                vec![
+                    (*b"ftyp", 7, Some((0, 7))),
+                    (*b"moov", 23, None),
+                    (*b"moof", 79, Some((39, 40)))
+                ],
+                "chunk {chunk}"
+            );
+        }
+        let mut f = Framer::resyncing();
+        f.push(&[0x55; 2 << 20]);
+        assert!(matches!(f.next_box(), Err(Error::NotMp4 { offset: 0, .. })));
     }
 
     #[test]

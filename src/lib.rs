@@ -26,6 +26,7 @@ pub mod rewrite;
 pub mod segmenter;
 pub mod split;
 pub mod stamps;
+pub mod timeline;
 pub mod units;
 pub mod verify;
 

@@ -13,15 +13,12 @@ use crate::{Error, Result};
 
 /// Appends `moof` + `mdat` for `piece` to `out`: the boxes' headers as one
 /// new buffer, the sample data as slices of the capture's `mdat`.
-/// `shift[track]` moves decode times (non-zero only when a transmission
-/// continues over a new capture).
 pub fn write_fragment(
     out: &mut Vec<Bytes>,
     fragment: &Fragment,
     piece: &Piece,
     init: &Init,
     sequence: u32,
-    shift: &[i64],
 ) -> Result<()> {
     let fail = |e: mp4_atom::Error| {
         Error::bad_box(fragment.moof_offset, "moof", format!("cannot rewrite: {e}"))
@@ -64,16 +61,7 @@ pub fn write_fragment(
             }
             None => {
                 traf_parts.push(vec![part]);
-                let dts = first
-                    .dts
-                    .checked_add_signed(shift[run.track])
-                    .ok_or_else(|| {
-                        Error::bad_box(
-                            fragment.moof_offset,
-                            "tfdt",
-                            "decode time out of range after shift",
-                        )
-                    })?;
+                let dts = first.dts;
                 moof.traf.push(Traf {
                     tfhd: Tfhd {
                         track_id: track.id,

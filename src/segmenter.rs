@@ -9,6 +9,7 @@ use crate::init::{Init, Track};
 use crate::rewrite::write_fragment;
 use crate::split::{split, Piece};
 use crate::stamps::{rescale, Clock, Datastamps};
+use crate::timeline::Timeline;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,19 +58,27 @@ pub struct Segmenter {
     config: Config,
     resume: Option<Resume>,
     framer: Framer,
+    /// The latest `ftyp`: it goes with the next `moov`.
     ftyp: Option<RawBox>,
     init: Option<Init>,
     moof: Option<RawBox>,
     next_dts: Vec<Option<u64>>,
-    shift: Vec<Option<i64>>,
+    timeline: Timeline,
     clock: Option<Clock>,
     datastamps: Datastamps,
     asset: Option<AssetBuilder>,
     /// Transmission time where the open asset's reference track ends.
     asset_end: u64,
+    /// End of the last closed asset: where a new initialisation goes on from.
+    edge: u64,
+    last_entry: Option<u64>,
     next_sequence: u64,
     fragment_sequence: u32,
-    dropped_before_key: u64,
+    /// Samples dropped while waiting for a key frame to start from.
+    dropped: u64,
+    /// After damage, pieces are dropped until the next entry point.
+    need_entry: bool,
+    warned_tfdt: Vec<bool>,
     failed: bool,
 }
 
@@ -78,19 +87,23 @@ impl Segmenter {
         Segmenter {
             config,
             resume,
-            framer: Framer::default(),
+            framer: Framer::resyncing(),
             ftyp: None,
             init: None,
             moof: None,
             next_dts: Vec::new(),
-            shift: Vec::new(),
+            timeline: Timeline::new(0, None),
             clock: None,
             datastamps: Datastamps::starting_at(resume.map_or(0, |r| r.next_datastamp)),
             asset: None,
             asset_end: 0,
+            edge: resume.map_or(0, |r| r.time_base),
+            last_entry: None,
             next_sequence: resume.map_or(0, |r| r.next_sequence),
             fragment_sequence: 0,
-            dropped_before_key: 0,
+            dropped: 0,
+            need_entry: false,
+            warned_tfdt: Vec::new(),
             failed: false,
         }
     }
@@ -150,18 +163,19 @@ impl Segmenter {
         });
         // After an error the rest of the buffer is what failed, already reported.
         let problem = unfinished.or(pending_moof).filter(|_| !self.failed);
-        let closed = match self.init.take() {
-            Some(init) => {
-                let closed = self.close_asset(&init, None);
-                self.init = Some(init);
-                closed?
-            }
-            None => None,
-        };
-        match closed {
+        match self.close_open_asset(None)? {
             Some(asset) => events.push(Event::Asset(asset)),
             None => {
-                return Err(problem.unwrap_or(Error::Empty));
+                return Err(match problem {
+                    Some(Error::Truncated {
+                        offset, have, kind, ..
+                    }) if self.init.is_none() && kind == "unsynchronised data" => Error::NotMp4 {
+                        offset,
+                        found: format!("no ftyp or moov in its {have} bytes"),
+                    },
+                    Some(p) => p,
+                    None => Error::Empty,
+                })
             }
         }
         if let Some(p) = problem {
@@ -178,34 +192,43 @@ impl Segmenter {
     }
 
     fn on_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
+        if let Some((at, count)) = b.skipped_before {
+            events.push(Event::Warning(format!(
+                "{count} bytes of damaged data at byte {at} skipped; resynchronised at the {} at byte {}",
+                b.kind_str(),
+                b.offset
+            )));
+            self.damaged();
+        }
         match &b.kind {
-            b"ftyp" if self.init.is_none() => self.ftyp = Some(b),
+            b"ftyp" => self.ftyp = Some(b),
             b"moov" => self.on_moov(b, events)?,
             b"moof" => {
                 if self.init.is_none() {
                     return Err(Error::MoofBeforeMoov { offset: b.offset });
                 }
                 if let Some(previous) = self.moof.replace(b) {
-                    return Err(Error::bad_box(
-                        previous.offset,
-                        "moof",
-                        "no mdat follows it",
-                    ));
+                    events.push(Event::Warning(format!(
+                        "moof at byte {}: no mdat follows it; fragment dropped",
+                        previous.offset
+                    )));
+                    self.damaged();
                 }
             }
-            b"mdat" => {
-                let Some(moof) = self.moof.take() else {
-                    return match self.init {
-                        None => Err(Error::bad_box(
-                            b.offset,
-                            "mdat",
-                            "media data before any moov: not a fragmented capture",
-                        )),
-                        Some(_) => Err(Error::bad_box(b.offset, "mdat", "no moof before it")),
-                    };
-                };
-                self.on_fragment(&moof, &b, now_us, events)?;
-            }
+            b"mdat" => match self.moof.take() {
+                Some(moof) => self.on_fragment(&moof, &b, now_us, events)?,
+                None if self.init.is_none() => {
+                    return Err(Error::bad_box(
+                        b.offset,
+                        "mdat",
+                        "media data before any moov: not a fragmented capture",
+                    ))
+                }
+                None => events.push(Event::Warning(format!(
+                    "mdat at byte {}: no moof before it; skipped",
+                    b.offset
+                ))),
+            },
             // sidx/styp/free/mfra/prft/emsg describe the input's layout or
             // are not carried yet; the assets have their own layout.
             _ => {}
@@ -213,16 +236,35 @@ impl Segmenter {
         Ok(())
     }
 
+    /// Something was lost: what depends on it is dropped up to the next key
+    /// frame, so no asset holds frames that cannot be decoded.
+    fn damaged(&mut self) {
+        self.need_entry = true;
+    }
+
     fn on_moov(&mut self, b: RawBox, events: &mut Vec<Event>) -> Result<()> {
         if let Some(init) = &self.init {
             if init.same_moov(&b) {
                 return Ok(());
             }
-            return Err(Error::bad_box(
-                b.offset,
-                "moov",
-                "a second, different moov (encoder restart with new parameters) is not supported yet",
-            ));
+            // An encoder restart with new parameters: the open asset ends
+            // here and the transmission goes on under the new initialisation.
+            if let Some(asset) = self.close_open_asset(None)? {
+                events.push(Event::Asset(asset));
+            }
+            events.push(Event::Warning(format!(
+                "moov at byte {}: a new initialisation (encoder restart or new parameters); the next asset starts with it",
+                b.offset
+            )));
+            let timescale = self.clock.as_ref().map_or(1, |c| c.timescale);
+            self.resume = Some(Resume {
+                next_sequence: self.next_sequence,
+                time_base: self.edge,
+                next_datastamp: self.datastamps.next(),
+                timescale,
+            });
+            self.moof = None;
+            self.last_entry = None;
         }
         let init = Init::parse(self.ftyp.as_ref(), &b)?;
         let reference = &init.tracks[init.reference()];
@@ -233,7 +275,11 @@ impl Segmenter {
             self.resume.map_or(0, |r| r.time_base),
         ));
         self.next_dts = vec![None; init.tracks.len()];
-        self.shift = vec![None; init.tracks.len()];
+        self.timeline = Timeline::new(
+            init.tracks.len(),
+            self.resume.map(|r| (r.time_base, r.timescale)),
+        );
+        self.warned_tfdt = vec![false; init.tracks.len()];
         events.push(Event::Started {
             tracks: init.tracks.clone(),
             timescale,
@@ -254,8 +300,32 @@ impl Segmenter {
                 offset: moof.offset,
             });
         };
-        let result = fragment::parse(&init, moof, mdat, &mut self.next_dts)
-            .and_then(|f| self.on_pieces(&init, &f, now_us, events));
+        let mut warnings = Vec::new();
+        let result = fragment::parse(&init, moof, mdat, &mut self.next_dts).and_then(|mut f| {
+            self.timeline.normalise(&init, &mut f, &mut warnings)?;
+            Ok(f)
+        });
+        let result = match result {
+            Ok(f) => {
+                for &t in &f.without_tfdt {
+                    if !std::mem::replace(&mut self.warned_tfdt[t], true) {
+                        warnings.push(format!(
+                            "moof at byte {}: track {} has no tfdt; its decode times go on from the previous fragment",
+                            f.moof_offset, init.tracks[t].id
+                        ));
+                    }
+                }
+                events.extend(warnings.into_iter().map(Event::Warning));
+                self.on_pieces(&init, &f, now_us, events)
+            }
+            // A fragment that cannot be read is dropped, not the transmission.
+            Err(e) if e.is_bad_input() => {
+                events.push(Event::Warning(format!("{e}; fragment dropped")));
+                self.damaged();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
         self.init = Some(init);
         result
     }
@@ -267,29 +337,40 @@ impl Segmenter {
         now_us: u64,
         events: &mut Vec<Event>,
     ) -> Result<()> {
-        self.fix_shifts(init, fragment);
         let reference = init.reference();
         for piece in split(fragment, init) {
-            let entry = piece.entry.map(|i| fragment.samples[i].pts());
             let Some(clock) = self.clock.as_mut() else {
                 return Err(Error::MoofBeforeMoov {
                     offset: fragment.moof_offset,
                 });
             };
-            let entry_ts = entry.map(|pts| clock.timestamp(pts));
+            let mut entry_ts = piece
+                .entry
+                .map(|i| clock.timestamp(fragment.samples[i].pts()));
+            // Entry points must strictly follow each other in time.
+            if let (Some(ts), Some(last)) = (entry_ts, self.last_entry) {
+                if ts <= last {
+                    events.push(Event::Warning(format!(
+                        "moof at byte {}: a key frame at or before the previous one in time; not an entry point",
+                        fragment.moof_offset
+                    )));
+                    entry_ts = None;
+                }
+            }
             if let Some(ts) = entry_ts {
+                self.need_entry = false;
                 if self.should_cut(ts) {
                     if let Some(asset) = self.close_asset(init, Some(ts))? {
                         events.push(Event::Asset(asset));
                     }
                 }
                 if self.asset.is_none() {
-                    if self.dropped_before_key > 0 {
+                    if self.dropped > 0 {
                         events.push(Event::Warning(format!(
-                            "{} samples before the first key frame were dropped: an asset must start with one",
-                            self.dropped_before_key
+                            "{} samples without a key frame to start from were dropped",
+                            self.dropped
                         )));
-                        self.dropped_before_key = 0;
+                        self.dropped = 0;
                     }
                     self.asset = Some(AssetBuilder::new(
                         self.next_sequence,
@@ -299,16 +380,19 @@ impl Segmenter {
                     self.next_sequence += 1;
                     self.asset_end = ts;
                 }
+                self.last_entry = Some(ts);
             }
-            let Some(asset) = self.asset.as_mut() else {
-                self.dropped_before_key += piece_samples(&piece) as u64;
-                continue;
+            let asset = match self.asset.as_mut() {
+                Some(asset) if !self.need_entry => asset,
+                _ => {
+                    self.dropped += piece_samples(&piece) as u64;
+                    continue;
+                }
             };
             self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
             let sequence = self.fragment_sequence;
-            let shift: Vec<i64> = self.shift.iter().map(|s| s.unwrap_or(0)).collect();
             let len = asset.add_fragment(entry_ts.map(|ts| (ts, now_us)), |out| {
-                write_fragment(out, fragment, &piece, init, sequence, &shift)
+                write_fragment(out, fragment, &piece, init, sequence)
             })?;
             self.datastamps.stamp(len);
 
@@ -329,25 +413,6 @@ impl Segmenter {
         Ok(())
     }
 
-    /// On a continued transmission, each track's decode times are moved so
-    /// that it goes on from the live edge instead of the new encoder's zero.
-    fn fix_shifts(&mut self, init: &Init, fragment: &Fragment) {
-        for run in &fragment.runs {
-            if self.shift[run.track].is_some() {
-                continue;
-            }
-            let first = fragment.samples[run.samples.start].dts;
-            let shift = match self.resume {
-                Some(r) => {
-                    let base = rescale(r.time_base, r.timescale, init.tracks[run.track].timescale);
-                    i64::try_from(i128::from(base) - i128::from(first)).unwrap_or(0)
-                }
-                None => 0,
-            };
-            self.shift[run.track] = Some(shift);
-        }
-    }
-
     fn should_cut(&self, entry_ts: u64) -> bool {
         let Some(asset) = &self.asset else {
             return false;
@@ -361,6 +426,16 @@ impl Segmenter {
                 .is_some_and(|size| asset.body_len() >= size)
     }
 
+    /// Finishes the open asset under the current initialisation.
+    fn close_open_asset(&mut self, next_start: Option<u64>) -> Result<Option<FinishedAsset>> {
+        let Some(init) = self.init.take() else {
+            return Ok(None);
+        };
+        let closed = self.close_asset(&init, next_start);
+        self.init = Some(init);
+        closed
+    }
+
     /// Finishes the open asset; it ends at `next_start`, or where its
     /// reference track ends if none follows.
     fn close_asset(
@@ -372,6 +447,7 @@ impl Segmenter {
             return Ok(None);
         };
         let end = next_start.unwrap_or(self.asset_end);
+        self.edge = end;
         asset.finish(init, clock.timescale, end).map(Some)
     }
 }

@@ -173,6 +173,7 @@ mod tests {
                 },
             ],
             samples,
+            without_tfdt: vec![],
         }
     }
 

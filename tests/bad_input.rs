@@ -83,18 +83,23 @@ fn an_impossible_box_size_names_the_box_and_offset() {
 }
 
 #[test]
-fn a_box_claiming_gigabytes_is_refused_without_allocating_them() {
+fn a_box_claiming_gigabytes_is_skipped_without_allocating_them() {
     let mut bytes = capture();
     let moof = find_box(&bytes, b"moof");
     bytes[moof..moof + 4].copy_from_slice(&1u32.to_be_bytes());
     bytes.splice(moof + 8..moof + 8, 0xffff_ffffu64.to_be_bytes());
     let dir = tempfile::tempdir().unwrap();
-    let (o, _) = segment_bytes(dir.path(), &bytes);
-    assert_eq!(o.status.code(), Some(2));
+    let (o, out) = segment_bytes(dir.path(), &bytes);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!("moof at byte {moof}: impossible size")),
+        stderr(&o).contains(&format!("damaged data at byte {moof} skipped")),
         "{}",
         stderr(&o)
+    );
+    assert_eq!(
+        published(&out),
+        2,
+        "the first GOP is lost, the rest published"
     );
 }
 
@@ -154,8 +159,9 @@ fn a_truncated_final_fragment_after_good_data_publishes_what_is_complete() {
 }
 
 #[test]
-fn garbage_mid_stream_stops_cleanly_after_publishing_what_was_complete() {
-    let mut bytes = capture();
+fn garbage_between_boxes_is_skipped_and_nothing_is_lost() {
+    let clean = capture();
+    let mut bytes = clean.clone();
     let second_moof = nth_box(&bytes, b"moof", 1);
     bytes.splice(
         second_moof..second_moof,
@@ -163,33 +169,61 @@ fn garbage_mid_stream_stops_cleanly_after_publishing_what_was_complete() {
     );
     let dir = tempfile::tempdir().unwrap();
     let (o, out) = segment_bytes(dir.path(), &bytes);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains(&format!("at byte {second_moof}")),
-        "{}",
-        stderr(&o)
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let expected = format!(
+        "8 bytes of damaged data at byte {second_moof} skipped; resynchronised at the moof at byte {}",
+        second_moof + 8
     );
-    assert_eq!(published(&out), 1);
-    assert_eq!(decode_errors(&out.join("asset-00000000.mp4")), "");
+    assert!(stderr(&o).contains(&expected), "{}", stderr(&o));
+    let joined = dir.path().join("joined.mp4");
+    concatenated(&out, &joined);
+    assert_same_frames(
+        &framemd5(&fixture("h264-aac-gop.mp4")),
+        &framemd5(&joined),
+        "after resync",
+    );
+    assert!(run(&["verify", out.to_str().unwrap()]).status.success());
 }
 
 #[test]
-fn a_trun_pointing_outside_its_mdat_is_refused() {
-    let mut bytes = capture();
-    let moof = find_box(&bytes, b"moof");
-    // The first trun's data offset sits 16 bytes into it (after the header,
-    // version/flags and sample count).
-    let trun = moof + bytes[moof..].windows(4).position(|w| w == b"trun").unwrap() - 4;
-    bytes[trun + 16..trun + 20].copy_from_slice(&0x7fff_0000u32.to_be_bytes());
+fn a_garbage_prefix_is_skipped_to_the_capture() {
+    let mut bytes = b"capture tool v1.2 starting\n".to_vec();
+    bytes.extend(capture());
     let dir = tempfile::tempdir().unwrap();
-    let (o, _) = segment_bytes(dir.path(), &bytes);
-    assert_eq!(o.status.code(), Some(2));
+    let (o, out) = segment_bytes(dir.path(), &bytes);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!("trun at byte {moof}"))
-            && stderr(&o).contains("outside the mdat"),
+        stderr(&o).contains(
+            "27 bytes of damaged data at byte 0 skipped; resynchronised at the ftyp at byte 27"
+        ),
         "{}",
         stderr(&o)
     );
+    assert_eq!(published(&out), 3);
+}
+
+#[test]
+fn a_fragment_that_cannot_be_read_is_dropped_with_what_depends_on_it() {
+    let mut bytes = capture();
+    let moof = find_box(&bytes, b"moof");
+    let trun = moof + bytes[moof..].windows(4).position(|w| w == b"trun").unwrap() - 4;
+    bytes[trun + 16..trun + 20].copy_from_slice(&0x7fff_0000u32.to_be_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let (o, out) = segment_bytes(dir.path(), &bytes);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("trun at byte {moof}"))
+            && stderr(&o).contains("outside the mdat")
+            && stderr(&o).contains("fragment dropped"),
+        "{}",
+        stderr(&o)
+    );
+    // The first GOP is gone; the transmission starts at the second.
+    assert_eq!(published(&out), 2);
+    assert!(run(&["verify", out.to_str().unwrap()]).status.success());
+    for asset in asset_paths(&out) {
+        assert_eq!(decode_errors(&asset), "");
+    }
 }
 
 #[test]

@@ -222,7 +222,7 @@ fn open_input(name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
 
 /// Reads the input into a framer and sends on each complete box.
 fn read_into(mut input: Box<dyn Read + Send>, tx: mpsc::SyncSender<Input>) {
-    let mut framer = Framer::default();
+    let mut framer = Framer::resyncing();
     loop {
         match framer.read_from(&mut input) {
             Ok(0) => {
