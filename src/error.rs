@@ -25,8 +25,8 @@ pub enum Error {
         need: u64,
     },
 
-    #[error("the capture ended before any complete fragment")]
-    Empty,
+    #[error("the capture ended at byte {offset} before any complete fragment")]
+    Empty { offset: u64 },
 
     #[error("{0}")]
     Usage(String),

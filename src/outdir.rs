@@ -48,6 +48,7 @@ impl OutDir {
         } else {
             None
         };
+        clean_interrupted(dir, &naming, resume.map_or(0, |r| r.next_sequence))?;
         Ok((
             OutDir {
                 dir: dir.to_path_buf(),
@@ -186,6 +187,24 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_file_name(format!(".{name}.partial"));
     fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
     fs::rename(&tmp, path).map_err(Error::io(path))
+}
+
+/// A run that was killed may have left a temporary file, or an asset renamed
+/// into place whose index record was never appended: neither was ever
+/// published, so both go.
+fn clean_interrupted(dir: &Path, naming: &Naming, next_sequence: u64) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
+        let entry = entry.map_err(Error::io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let partial = name.starts_with('.') && name.ends_with(".partial");
+        let unindexed = naming
+            .sequence_of(&name)
+            .is_some_and(|n| n >= next_sequence);
+        if partial || unindexed {
+            fs::remove_file(entry.path()).map_err(Error::io(entry.path()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes what a transmission left in `dir`: its index, descriptor,

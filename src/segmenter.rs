@@ -80,6 +80,8 @@ pub struct Segmenter {
     need_entry: bool,
     warned_tfdt: Vec<bool>,
     failed: bool,
+    /// Capture offset just past the last box seen.
+    consumed: u64,
 }
 
 impl Segmenter {
@@ -105,6 +107,7 @@ impl Segmenter {
             need_entry: false,
             warned_tfdt: Vec::new(),
             failed: false,
+            consumed: 0,
         }
     }
 
@@ -174,7 +177,9 @@ impl Segmenter {
                         found: format!("no ftyp or moov in its {have} bytes"),
                     },
                     Some(p) => p,
-                    None => Error::Empty,
+                    None => Error::Empty {
+                        offset: self.consumed,
+                    },
                 })
             }
         }
@@ -192,6 +197,7 @@ impl Segmenter {
     }
 
     fn on_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
+        self.consumed = b.offset + b.bytes.len() as u64;
         if let Some((at, count)) = b.skipped_before {
             events.push(Event::Warning(format!(
                 "{count} bytes of damaged data at byte {at} skipped; resynchronised at the {} at byte {}",

@@ -78,7 +78,7 @@ pub fn split(fragment: &Fragment, init: &Init) -> Vec<Piece> {
             continue;
         }
         let scale = u128::from(init.tracks[run.track].timescale);
-        let piece_of = |dts: u64| {
+        let by_time = |dts: u64| {
             boundaries
                 .iter()
                 .rposition(|(cut, _)| match cut {
@@ -88,10 +88,25 @@ pub fn split(fragment: &Fragment, init: &Init) -> Vec<Piece> {
                 })
                 .unwrap_or(0)
         };
+        // The reference track goes by decode order, so a key frame opens its
+        // piece even where decode times repeat.
+        let by_order = |i: usize| {
+            boundaries
+                .iter()
+                .rposition(|(_, entry)| entry.is_none_or(|e| e <= i))
+                .unwrap_or(0)
+        };
+        let piece_of = |i: usize| {
+            if run.track == reference {
+                by_order(i)
+            } else {
+                by_time(fragment.samples[i].dts)
+            }
+        };
         let mut start = run.samples.start;
-        let mut current = piece_of(fragment.samples[start].dts);
+        let mut current = piece_of(start);
         for i in run.samples.clone().skip(1) {
-            let p = piece_of(fragment.samples[i].dts);
+            let p = piece_of(i);
             if p != current {
                 pieces[current].parts.push(Part {
                     run: run_index,

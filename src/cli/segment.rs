@@ -39,7 +39,7 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     }
     let keep_us = args.keep.as_deref().map(parse_duration_us).transpose()?;
     let naming = Naming::new(&args.prefix);
-    let (mut out, resume) = OutDir::open(&args.outdir, naming.clone(), args.new, args.fsync)?;
+    let (out, resume) = OutDir::open(&args.outdir, naming.clone(), args.new, args.fsync)?;
     let previous = match resume {
         Some(_) => outdir::read_descriptor(&args.outdir)?,
         None => None,
@@ -129,10 +129,13 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     if shell.descriptor.timescale != 0 {
         shell.descriptor.ended = true;
         shell.descriptor.ended_us = Some(now_us());
-        shell.out.write_descriptor(&shell.descriptor)?;
+        // After a failure (a full disk, say) the first error is the one to report.
+        match shell.out.write_descriptor(&shell.descriptor) {
+            Err(e) if failure.is_none() => return Err(e.into()),
+            Err(e) => say(format_args!("backset: warning: {e}")),
+            Ok(()) => {}
+        }
     }
-    out = shell.out;
-    drop(out);
     match failure {
         Some(e) => Err(e),
         None => Ok(ExitCode::SUCCESS),

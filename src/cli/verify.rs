@@ -33,6 +33,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 None => println!("{}: {}", p.file, p.problem),
             }
         }
+        for n in &report.notes {
+            println!("note: {}: {}", n.file, n.problem);
+        }
         println!(
             "{} assets checked, {} problem(s)",
             report.assets_checked,
