@@ -34,11 +34,10 @@ pub enum Error {
     #[error("{path}: {reason}")]
     BadFile { path: PathBuf, reason: String },
 
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    // Not marked as a source: the message already carries the reason, and
+    // a chain would print it twice.
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -58,7 +57,7 @@ impl Error {
 
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| Error::Io { path, source }
+        move |err| Error::Io { path, err }
     }
 
     /// Whether the error comes from the capture (exit 2) rather than from the

@@ -94,10 +94,7 @@ impl OutDir {
         };
         if let Err(e) = write() {
             let _ = fs::remove_file(&tmp);
-            return Err(Error::Io {
-                path: tmp,
-                source: e,
-            });
+            return Err(Error::Io { path: tmp, err: e });
         }
         fs::rename(&tmp, &final_path).map_err(Error::io(&final_path))?;
         if self.fsync {
@@ -119,9 +116,7 @@ impl OutDir {
     pub fn remove_asset(&self, sequence: u64) -> Result<()> {
         let path = self.asset_path(sequence);
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::Io { path, source: e })
-            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { path, err: e }),
             _ => Ok(()),
         }
     }
@@ -175,7 +170,7 @@ pub fn read_descriptor(dir: &Path) -> Result<Option<Descriptor>> {
                 reason: e.to_string(),
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::Io { path, source: e }),
+        Err(e) => Err(Error::Io { path, err: e }),
     }
 }
 
