@@ -25,6 +25,6 @@ for name in 720p-60s-16M 180p-10m-360k; do
   plain=$(run "$capture")
   synced=$(run "$capture" --fsync)
   assets=$(ls "$work/fsync-out" | grep -c '^asset-')
-  printf '%-16s %8s %14.1f %14.1f %8.2f\n' "$name" "$assets" "$(echo "$plain/1000" | bc -l)" "$(echo "$synced/1000" | bc -l)" "$(echo "$synced/$plain" | bc -l)"
+  python3 -c "print(f'{\"$name\":<16} {$assets:>8} {$plain/1000:>14.1f} {$synced/1000:>14.1f} {$synced/$plain:>8.2f}')"
 done
 rm -rf "$work/fsync-out"
