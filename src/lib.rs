@@ -9,8 +9,10 @@
 //! [`segmenter`] is the I/O-free state machine tying them together.
 
 pub mod asset;
+pub mod audience;
 pub mod descriptor;
 pub mod error;
+pub mod follow;
 pub mod fragment;
 pub mod framing;
 pub mod index;
@@ -20,12 +22,15 @@ pub mod locate;
 pub mod maps;
 pub mod naming;
 pub mod outdir;
+pub mod playlist;
 pub mod policy;
 pub mod retention;
 pub mod rewrite;
 pub mod segmenter;
+pub mod serve;
 pub mod split;
 pub mod stamps;
+pub mod stream;
 pub mod timeline;
 pub mod units;
 pub mod verify;

@@ -133,6 +133,11 @@ impl OutDir {
         Ok(index.iter().skip(skip).flatten().collect())
     }
 
+    /// Writes a small file of the stream (a playlist) atomically.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        write_atomically(&self.dir.join(name), bytes)
+    }
+
     pub fn write_descriptor(&self, d: &Descriptor) -> Result<()> {
         write_atomically(
             &self.dir.join(descriptor::FILE),
@@ -209,6 +214,8 @@ fn remove_transmission(dir: &Path, naming: &Naming) -> Result<()> {
         let entry = entry.map_err(Error::io(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let ours = name == INDEX_FILE
+            || name == "live.m3u8"
+            || name == "live.mpd"
             || name == descriptor::FILE
             || naming.sequence_of(&name).is_some()
             || (name.starts_with('.') && name.ends_with(".partial"));

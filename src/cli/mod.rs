@@ -1,5 +1,6 @@
 //! Flag definitions (the one place they live) and dispatch.
 
+mod follow;
 mod inspect;
 mod locate;
 mod policy;
@@ -33,6 +34,8 @@ pub enum Command {
     Advise(AdviseArgs),
     Draw(DrawArgs),
     Simulate(SimulateArgs),
+    Serve(ServeArgs),
+    Follow(FollowArgs),
 }
 
 /// Read a fragmented-MP4 capture from a file or standard input and cut it,
@@ -78,6 +81,13 @@ pub struct SegmentArgs {
     /// Keep only the newest N assets (like HLS hls_list_size).
     #[arg(long, value_name = "N")]
     pub keep_assets: Option<u64>,
+    /// Keep OUTDIR/live.m3u8 (HLS, CMAF byte ranges) up to date after each
+    /// publish.
+    #[arg(long)]
+    pub hls: bool,
+    /// Keep OUTDIR/live.mpd (DASH) up to date after each publish.
+    #[arg(long)]
+    pub dash: bool,
     /// Make each publish durable (fsync the asset and the directory) before
     /// its index record is appended.
     #[arg(long)]
@@ -296,6 +306,56 @@ pub struct SimulateArgs {
     pub plot: Option<PathBuf>,
 }
 
+/// Serve a stream directory over HTTP while `segment` writes it.
+///
+/// URL layout: each asset at /<asset name>, whole or by byte range (Range,
+/// 206, Accept-Ranges, ETag, Cache-Control for immutable assets; 404 before
+/// it is published and after it expires); /backset.json, this client's
+/// recommended and maximum backset and coefficients (from `advise`) with the
+/// live edge, asset duration and naming pattern; /locate?backset=30s (or
+/// at=, datastamp=, clamp=1) as `locate --json`; /live.m3u8 and /live.mpd;
+/// /stream.json and /index.bin. Nothing else is served.
+///
+/// Audience facts kept for `advise`: clients downloading now (seen within 30
+/// s), each client's throughput measured on every asset response of 64 KiB
+/// or more (bytes over the time to hand them to the connection) with its
+/// last 32 measurements as history, and a proximity signal: the X-Region
+/// header a CDN sets, else the client's network (/24 for IPv4, /48 for
+/// IPv6). A client is known by its X-Backset-Client header (or ?client= on
+/// /backset.json), else its address.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The stream directory.
+    pub outdir: PathBuf,
+    /// Address and port to listen on (port 0 picks a free one; the address
+    /// is printed on standard error).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+}
+
+/// Follow a stream served by `backset serve`: get this client's backset
+/// parameters, draw a backset, find the asset and the key frame in the
+/// asset's own maps, and write one continuous fMP4 stream to standard
+/// output: the initialisation, the fragments from that key frame on, then
+/// the following assets' fragments in order as they are published. Exits 0
+/// after the last asset once the transmission has ended, or when the reader
+/// of standard output goes away. The achieved backset and any stall are
+/// reported on standard error.
+#[derive(Debug, Args)]
+pub struct FollowArgs {
+    /// The server's root, like http://127.0.0.1:8080/
+    pub url: String,
+    /// Start this far behind live instead of drawing a backset.
+    #[arg(long, value_name = "DURATION")]
+    pub backset: Option<String>,
+    /// Client id: seeds the draw and identifies this client to the server.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// How long to keep retrying an unreachable server.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub retry_for: String,
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Segment(args) => segment::run(args),
@@ -305,6 +365,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Advise(args) => policy::advise(args),
         Command::Draw(args) => policy::draw(args),
         Command::Simulate(args) => policy::simulate(args),
+        Command::Serve(args) => follow::serve(args),
+        Command::Follow(args) => follow::follow(args),
     }
 }
 

@@ -58,6 +58,7 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
 
     let mut shell = Shell {
         out,
+        playlists: (args.hls, args.dash),
         quiet: args.quiet,
         descriptor: Descriptor {
             version: descriptor::VERSION,
@@ -130,7 +131,12 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
         shell.descriptor.ended = true;
         shell.descriptor.ended_us = Some(now_us());
         // After a failure (a full disk, say) the first error is the one to report.
-        match shell.out.write_descriptor(&shell.descriptor) {
+        match shell
+            .out
+            .write_descriptor(&shell.descriptor)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| shell.write_playlists())
+        {
             Err(e) if failure.is_none() => return Err(e.into()),
             Err(e) => say(format_args!("backset: warning: {e}")),
             Ok(()) => {}
@@ -144,6 +150,8 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
 
 struct Shell {
     out: OutDir,
+    /// Keep live.m3u8 and live.mpd up to date.
+    playlists: (bool, bool),
     quiet: bool,
     descriptor: Descriptor,
     published: u64,
@@ -174,6 +182,7 @@ impl Shell {
                     let record = self.out.publish(&asset, now_us())?;
                     self.published += 1;
                     self.expire(record)?;
+                    self.write_playlists()?;
                     if !self.quiet {
                         let ts = f64::from(self.descriptor.timescale.max(1));
                         say(format_args!(
@@ -194,6 +203,38 @@ impl Shell {
 }
 
 impl Shell {
+    /// Rewrites the playlists from the index (each atomically): players that
+    /// read files rather than `backset serve` start three assets back.
+    fn write_playlists(&self) -> anyhow::Result<()> {
+        let (hls, dash) = self.playlists;
+        if !hls && !dash {
+            return Ok(());
+        }
+        let stream = backset::stream::Stream::open(self.out.path())?;
+        let records: Vec<_> = stream.retained().collect();
+        let total: u64 = records.iter().map(|r| r.duration).sum();
+        let seconds = stream.seconds(total).max(1e-3);
+        let listing = backset::playlist::Listing {
+            records: &records,
+            naming: &stream.naming,
+            timescale: stream.index.timescale,
+            ended: self.descriptor.ended,
+            start_behind_s: 3.0 * seconds / records.len().max(1) as f64,
+            started_us: self.descriptor.started_us,
+            bitrate_bps: (records.iter().map(|r| r.media_len()).sum::<u64>() as f64 * 8.0 / seconds)
+                as u64,
+        };
+        if hls {
+            self.out
+                .write_file("live.m3u8", backset::playlist::hls(&listing).as_bytes())?;
+        }
+        if dash {
+            self.out
+                .write_file("live.mpd", backset::playlist::dash(&listing).as_bytes())?;
+        }
+        Ok(())
+    }
+
     /// Moves the window's start in the descriptor first, then deletes, so
     /// `locate` never answers with an asset about to disappear.
     fn expire(&mut self, record: backset::index::Record) -> anyhow::Result<()> {
