@@ -55,11 +55,7 @@ impl Shared {
                 *cached = Some((Instant::now(), Arc::clone(&s)));
                 Ok(s)
             }
-            Err(e) => Err((
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("no stream yet: {e}\n"),
-            )
-                .into_response()),
+            Err(e) => Err(format!("no stream yet: {e}\n")),
         }
     }
 }
