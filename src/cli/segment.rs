@@ -137,7 +137,7 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
             .map_err(anyhow::Error::from)
             .and_then(|()| shell.write_playlists())
         {
-            Err(e) if failure.is_none() => return Err(e.into()),
+            Err(e) if failure.is_none() => return Err(e),
             Err(e) => say(format_args!("backset: warning: {e}")),
             Ok(()) => {}
         }
