@@ -1,0 +1,101 @@
+//! A live stream for tests: `segment` fed a paced real capture, `serve` on a
+//! free loopback port.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{backset, fixture, records};
+
+/// Three runs of a 6 s capture back to back: 18 s of transmission, the
+/// encoder's clock starting over twice (mended by segment).
+pub fn long_capture() -> Vec<u8> {
+    let one = std::fs::read(fixture("h264-aac-gop.mp4")).unwrap();
+    [one.clone(), one.clone(), one].concat()
+}
+
+pub struct Live {
+    pub segment: Child,
+    pub feeder: Option<std::thread::JoinHandle<()>>,
+    pub server: Child,
+    pub url: String,
+    pub out: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.segment.kill();
+        let _ = self.server.wait();
+        let _ = self.segment.wait();
+    }
+}
+
+pub fn start_server(out: &Path, listen: &str) -> (Child, String) {
+    let mut server = backset()
+        .args(["serve", out.to_str().unwrap(), "--listen", listen])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    (server, url)
+}
+
+/// Starts segment on a paced feed of `bytes` (about `seconds` of wall time)
+/// and serve on a free loopback port.
+pub fn live(bytes: Vec<u8>, seconds: f64) -> Live {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut segment = backset()
+        .args([
+            "segment",
+            out.to_str().unwrap(),
+            "-",
+            "--interval",
+            "1s",
+            "--hls",
+            "--dash",
+            "-q",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = segment.stdin.take().unwrap();
+    let chunk = 4096;
+    let pause = Duration::from_secs_f64(seconds / (bytes.len() / chunk + 1) as f64);
+    let feeder = std::thread::spawn(move || {
+        for c in bytes.chunks(chunk) {
+            if stdin.write_all(c).is_err() {
+                return;
+            }
+            std::thread::sleep(pause);
+        }
+    });
+    let (server, url) = start_server(&out, "127.0.0.1:0");
+    Live {
+        segment,
+        feeder: Some(feeder),
+        server,
+        url,
+        out,
+        _dir: dir,
+    }
+}
+
+pub fn wait_for_assets(out: &Path, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if out.join("index.bin").exists() && records(out).len() >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{n} assets never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
