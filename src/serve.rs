@@ -42,6 +42,13 @@ struct Shared {
 type AppState = Arc<Shared>;
 
 impl Shared {
+    fn saw(&self, client: &str, headers: &HeaderMap, addr: SocketAddr) {
+        self.audience
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .seen(client, &region(headers, addr), now_us());
+    }
+
     fn stream(&self) -> std::result::Result<Arc<Stream>, String> {
         let mut cached = self.stream.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((at, s)) = cached.as_ref() {
@@ -123,6 +130,10 @@ fn region(headers: &HeaderMap, addr: SocketAddr) -> String {
     )
 }
 
+fn unavailable(why: String) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+}
+
 fn not_found(why: String) -> Response {
     (StatusCode::NOT_FOUND, why + "\n").into_response()
 }
@@ -135,7 +146,7 @@ async fn file(
 ) -> Response {
     let stream = match state.stream() {
         Ok(s) => s,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+        Err(e) => return unavailable(e),
     };
     if name == crate::descriptor::FILE || name == crate::outdir::INDEX_FILE {
         let mut r = serve_file(state.dir.join(&name), request).await;
@@ -158,11 +169,7 @@ async fn file(
         };
     };
     let client = client_of(request.headers(), None, addr);
-    state
-        .audience
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .seen(&client, &region(request.headers(), addr), now_us());
+    state.saw(&client, request.headers(), addr);
     let mut response = serve_file(stream.asset_path(sequence), request).await;
     let headers = response.headers_mut();
     let etag = format!(
@@ -295,14 +302,10 @@ async fn params(
 ) -> Response {
     let stream = match state.stream() {
         Ok(s) => s,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+        Err(e) => return unavailable(e),
     };
     let client = client_of(&headers, q.client.as_deref(), addr);
-    state
-        .audience
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .seen(&client, &region(&headers, addr), now_us());
+    state.saw(&client, &headers, addr);
     match advice_for(&stream, &state, &client) {
         Some(p) => json(&p),
         None => (StatusCode::SERVICE_UNAVAILABLE, "no asset published yet\n").into_response(),
@@ -339,7 +342,7 @@ struct Located {
 async fn locate(State(state): State<AppState>, Query(q): Query<LocateQuery>) -> Response {
     let stream = match state.stream() {
         Ok(s) => s,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+        Err(e) => return unavailable(e),
     };
     let target = match (&q.backset, &q.at, &q.datastamp) {
         (Some(d), None, None) => parse_duration_us(d).map(|us| Target::Backset { us }),
@@ -370,7 +373,7 @@ fn listing_response(
 ) -> Response {
     let stream = match state.stream() {
         Ok(s) => s,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+        Err(e) => return unavailable(e),
     };
     let client = client_of(headers, None, addr);
     let Some(params) = advice_for(&stream, state, &client) else {
