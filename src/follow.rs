@@ -32,6 +32,7 @@ struct Params {
     coefficients: Coefficients,
     live_edge_s: f64,
     live_edge_sequence: u64,
+    first_sequence: u64,
     asset_duration_s: f64,
     prefix: String,
     ended: bool,
@@ -304,6 +305,16 @@ pub fn follow(config: &Config, out: &mut dyn Write, log: &mut dyn Write) -> Resu
                 std::thread::sleep(poll);
                 if let Some(p) = client.json::<Params>("backset.json", log)? {
                     ended = p.ended && p.live_edge_sequence < sequence;
+                    // Fallen behind the retained window: go on from its start
+                    // (every asset opens with a key frame), with a gap.
+                    if p.first_sequence > sequence {
+                        let _ = writeln!(
+                            log,
+                            "backset: {name} expired before it could be fetched; skipping to {}",
+                            naming.name(p.first_sequence)
+                        );
+                        sequence = p.first_sequence;
+                    }
                 }
             }
         }
