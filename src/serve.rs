@@ -188,7 +188,12 @@ async fn file(
 }
 
 async fn serve_file(path: PathBuf, request: Request) -> Response {
-    match ServeFile::new(path).oneshot(request).await {
+    // One read per asset of a few MB rather than 64 KiB at a time.
+    match ServeFile::new(path)
+        .with_buf_chunk_size(1 << 20)
+        .oneshot(request)
+        .await
+    {
         Ok(r) => r.map(Body::new),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
