@@ -188,7 +188,7 @@ pub fn follow(config: &Config, out: &mut dyn Write, log: &mut dyn Write) -> Resu
     // The asset's own header: its init and its maps.
     let Fetch::Body(header) = client.get(
         &located.asset,
-        Some(format!("bytes=0-{}", located.header_len - 1)),
+        Some(format!("bytes=0-{}", located.header_len.saturating_sub(1))),
         log,
     )?
     else {
