@@ -2,11 +2,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::live::paced_segment;
 use common::*;
 
 /// Key frames of this fixture: 0, 0.75, 2.083, 2.5, 4.208, 5.5 s; live edge 6 s.
@@ -208,26 +207,14 @@ fn locate_never_returns_an_unpublished_asset_while_segment_writes() {
     let bytes = std::fs::read(fixture("h264-every-frame.mp4")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut child = backset()
-        .args([
-            "segment",
-            out.to_str().unwrap(),
-            "-",
-            "--interval",
-            "0.2s",
-            "-q",
-        ])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
     // A paced feed: the 4 s capture over about 2 s.
-    let feeder = std::thread::spawn(move || {
-        for chunk in bytes.chunks(2048) {
-            stdin.write_all(chunk).unwrap();
-            std::thread::sleep(Duration::from_millis(40));
-        }
-    });
+    let (mut child, feeder) = paced_segment(
+        &out,
+        bytes,
+        2048,
+        Duration::from_millis(40),
+        &["--interval", "0.2s"],
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut answers, mut sequences) = (0, std::collections::BTreeSet::new());
     while !feeder.is_finished() && Instant::now() < deadline {

@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::live::paced_segment;
 use common::*;
 
 fn verify_ok(out: &Path) {
@@ -28,29 +28,13 @@ fn sigkill_at_random_moments_loses_nothing_published_and_a_restart_goes_on() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let kill_after = Duration::from_millis(5 + seed % 900);
-        let mut child = backset()
-            .args([
-                "segment",
-                out.to_str().unwrap(),
-                "-",
-                "--interval",
-                "0.2s",
-                "-q",
-            ])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let data = bytes.clone();
-        let feeder = std::thread::spawn(move || {
-            for chunk in data.chunks(4096) {
-                if stdin.write_all(chunk).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(15));
-            }
-        });
+        let (mut child, feeder) = paced_segment(
+            &out,
+            bytes.clone(),
+            4096,
+            Duration::from_millis(15),
+            &["--interval", "0.2s"],
+        );
         std::thread::sleep(kill_after);
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();

@@ -48,28 +48,23 @@ pub fn start_server(out: &Path, listen: &str) -> (Child, String) {
     (server, url)
 }
 
-/// Starts segment on a paced feed of `bytes` (about `seconds` of wall time)
-/// and serve on a free loopback port.
-pub fn live(bytes: Vec<u8>, seconds: f64) -> Live {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
+/// `segment OUT - ARGS…` fed `bytes` in `chunk`-byte pieces every `pause`;
+/// the feeder stops quietly when segment goes away.
+pub fn paced_segment(
+    out: &Path,
+    bytes: Vec<u8>,
+    chunk: usize,
+    pause: Duration,
+    args: &[&str],
+) -> (Child, std::thread::JoinHandle<()>) {
     let mut segment = backset()
-        .args([
-            "segment",
-            out.to_str().unwrap(),
-            "-",
-            "--interval",
-            "1s",
-            "--hls",
-            "--dash",
-            "-q",
-        ])
+        .args(["segment", out.to_str().unwrap(), "-", "-q"])
+        .args(args)
         .stdin(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut stdin = segment.stdin.take().unwrap();
-    let chunk = 4096;
-    let pause = Duration::from_secs_f64(seconds / (bytes.len() / chunk + 1) as f64);
     let feeder = std::thread::spawn(move || {
         for c in bytes.chunks(chunk) {
             if stdin.write_all(c).is_err() {
@@ -78,6 +73,22 @@ pub fn live(bytes: Vec<u8>, seconds: f64) -> Live {
             std::thread::sleep(pause);
         }
     });
+    (segment, feeder)
+}
+
+/// Starts segment on a paced feed of `bytes` (about `seconds` of wall time)
+/// and serve on a free loopback port.
+pub fn live(bytes: Vec<u8>, seconds: f64) -> Live {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let pause = Duration::from_secs_f64(seconds / (bytes.len() / 4096 + 1) as f64);
+    let (segment, feeder) = paced_segment(
+        &out,
+        bytes,
+        4096,
+        pause,
+        &["--interval", "1s", "--hls", "--dash"],
+    );
     let (server, url) = start_server(&out, "127.0.0.1:0");
     Live {
         segment,
