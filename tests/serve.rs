@@ -11,14 +11,23 @@ use std::time::Duration;
 use common::live::*;
 use common::*;
 
-fn get(url: &str, range: Option<&str>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+type Reply = (u16, Vec<(String, String)>, Vec<u8>);
+
+fn get(url: &str, range: Option<&str>) -> Reply {
+    match range {
+        Some(r) => get_with(url, &[("range", r)]),
+        None => get_with(url, &[]),
+    }
+}
+
+fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
     let mut req = agent.get(url);
-    if let Some(r) = range {
-        req = req.header("range", r);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
     let mut resp = req.call().unwrap();
     let headers = resp
@@ -147,6 +156,37 @@ fn assets_are_served_whole_or_by_range_and_nothing_else_is() {
     assert!(header(&headers, "content-range")
         .unwrap()
         .starts_with(&format!("bytes {from}-")));
+
+    // A client that has the asset is told it has not changed; a range past
+    // the end is refused with the asset's size.
+    let etag = header(&headers, "etag").unwrap().to_string();
+    let asset = format!("{u}asset-00000001.mp4");
+    assert_eq!(get_with(&asset, &[("if-none-match", &etag)]).0, 304);
+    let (code, headers, _) = get(&asset, Some(&format!("bytes={}-", rec.size)));
+    assert_eq!(code, 416);
+    assert_eq!(
+        header(&headers, "content-range"),
+        Some(format!("bytes */{}", rec.size).as_str())
+    );
+    let (code, _, tail) = get(&asset, Some("bytes=-100"));
+    assert_eq!((code, tail.as_slice()), (206, &body[body.len() - 100..]));
+
+    // Served from memory (the default) or from the file, the same bytes.
+    let (mut direct, d) = start_server_with(&live.out, "127.0.0.1:0", &["--cache", "0"]);
+    for range in [
+        None,
+        Some(format!("bytes={from}-")),
+        Some("bytes=8-99".into()),
+    ] {
+        let cached = get(&asset, range.as_deref());
+        let file = get(&format!("{d}asset-00000001.mp4"), range.as_deref());
+        assert_eq!((cached.0, &cached.2), (file.0, &file.2), "{range:?}");
+        for h in ["content-length", "content-range", "content-type", "etag"] {
+            assert_eq!(header(&cached.1, h), header(&file.1, h), "{h} {range:?}");
+        }
+    }
+    let _ = direct.kill();
+    let _ = direct.wait();
 
     assert_eq!(
         get(&format!("{u}asset-00009999.mp4"), None).0,

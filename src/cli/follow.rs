@@ -4,13 +4,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use backset::units::parse_duration_us;
+use backset::units::{parse_duration_us, parse_size};
 
 use super::{FollowArgs, ServeArgs};
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the server's runtime")?;
-    runtime.block_on(backset::serve::serve(args.outdir, args.listen, |addr| {
+    let config = backset::serve::Config {
+        dir: args.outdir,
+        listen: args.listen,
+        cache_bytes: parse_size(&args.cache)?,
+    };
+    runtime.block_on(backset::serve::serve(config, |addr| {
         eprintln!("backset: serving on http://{addr}/");
     }))?;
     Ok(ExitCode::SUCCESS)

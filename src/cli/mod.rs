@@ -331,6 +331,11 @@ pub struct ServeArgs {
     /// is printed on standard error).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// Memory for the most recently requested assets (a live audience asks
+    /// for the same few near the live edge); they are answered from memory
+    /// instead of their files. 0 serves every request from its file.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+    pub cache: String,
 }
 
 /// Follow a stream served by `backset serve`: get this client's backset

@@ -34,8 +34,13 @@ impl Drop for Live {
 }
 
 pub fn start_server(out: &Path, listen: &str) -> (Child, String) {
+    start_server_with(out, listen, &[])
+}
+
+pub fn start_server_with(out: &Path, listen: &str, args: &[&str]) -> (Child, String) {
     let mut server = backset()
         .args(["serve", out.to_str().unwrap(), "--listen", listen])
+        .args(args)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -1,0 +1,166 @@
+//! The media server: a stream directory over HTTP. Assets by predictable
+//! name, whole or by byte range; each client's backset parameters; `locate`;
+//! HLS and DASH playlists. Only the directory's own assets, `stream.json`
+//! and `index.bin` are served, and an asset only once it is published and
+//! while it is retained.
+
+mod assets;
+mod cache;
+mod params;
+mod playlists;
+
+pub use params::Params;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use tower_http::cors::CorsLayer;
+
+use crate::audience::{region_of, AudienceLog};
+use crate::stream::Stream;
+use crate::{Error, Result};
+use cache::RecentAssets;
+
+/// How long a read of the directory's index is reused.
+const REFRESH: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Memory for the most recently requested assets, bytes (0: none).
+    pub cache_bytes: u64,
+}
+
+struct Shared {
+    dir: PathBuf,
+    audience: Mutex<AudienceLog>,
+    stream: Mutex<Option<(Instant, Arc<Stream>)>>,
+    cache: Mutex<RecentAssets>,
+}
+
+type AppState = Arc<Shared>;
+
+/// A panic elsewhere must not take the server's bookkeeping down with it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn saw(&self, client: &str, headers: &HeaderMap, addr: SocketAddr) {
+        lock(&self.audience).seen(client, &region(headers, addr), now_us());
+    }
+
+    fn stream(&self) -> std::result::Result<Arc<Stream>, String> {
+        let mut cached = lock(&self.stream);
+        if let Some((at, s)) = cached.as_ref() {
+            if at.elapsed() < REFRESH {
+                return Ok(Arc::clone(s));
+            }
+        }
+        match Stream::open(&self.dir) {
+            Ok(s) => {
+                let s = Arc::new(s);
+                *cached = Some((Instant::now(), Arc::clone(&s)));
+                Ok(s)
+            }
+            Err(e) => Err(format!("no stream yet: {e}\n")),
+        }
+    }
+}
+
+/// Serves the directory until SIGINT/SIGTERM; `ready` gets the bound
+/// address (useful with port 0).
+pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    let Config {
+        dir,
+        listen,
+        cache_bytes,
+    } = config;
+    let state = Arc::new(Shared {
+        dir: dir.clone(),
+        audience: Mutex::new(AudienceLog::new(30_000_000)),
+        stream: Mutex::new(None),
+        cache: Mutex::new(RecentAssets::new(cache_bytes)),
+    });
+    let app = Router::new()
+        .route("/backset.json", get(params::params))
+        .route("/locate", get(params::locate))
+        .route("/live.m3u8", get(playlists::hls))
+        .route("/live.mpd", get(playlists::dash))
+        .route("/{name}", get(assets::file))
+        .layer(CorsLayer::permissive())
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
+    let local = listener.local_addr().map_err(Error::io(dir.clone()))?;
+    ready(local);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .map_err(Error::io(dir))
+}
+
+async fn shutdown() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Who is asking: the id a backset client sends, else its address.
+fn client_of(headers: &HeaderMap, query: Option<&str>, addr: SocketAddr) -> String {
+    headers
+        .get("x-backset-client")
+        .and_then(|v| v.to_str().ok())
+        .or(query)
+        .map_or_else(|| addr.ip().to_string(), str::to_string)
+}
+
+fn region(headers: &HeaderMap, addr: SocketAddr) -> String {
+    region_of(
+        headers.get("x-region").and_then(|v| v.to_str().ok()),
+        addr.ip(),
+    )
+}
+
+fn unavailable(why: String) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+}
+
+fn not_found(why: String) -> Response {
+    (StatusCode::NOT_FOUND, why + "\n").into_response()
+}
+
+fn json<T: Serialize>(value: &T) -> Response {
+    let body = serde_json::to_string(value).unwrap_or_default();
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
