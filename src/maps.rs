@@ -10,7 +10,7 @@
 //! | 4 | `uuid` |
 //! | 16 | [`MAPS_UUID`] |
 //! | 1 | version (1) |
-//! | 3 | flags (0) |
+//! | 3 | flags (0; no flag is defined, and a box with one set is refused) |
 //! | 8 | sequence number of the asset |
 //! | 4 | timescale of every time below (ticks per second) |
 //! | 8 | start: timestamp of the asset's first entry point |
@@ -93,11 +93,17 @@ impl Maps {
             ));
         }
         let mut r = Reader(&bytes[24..]);
-        let version = r.u32() >> 24;
+        let word = r.u32();
+        let (version, flags) = (word >> 24, word & 0x00ff_ffff);
         if version != u32::from(VERSION) {
             return Err(format!(
                 "maps box version {version} is not supported (this build reads {VERSION})"
             ));
+        }
+        // No flag is defined: one that is set means a writer this build does
+        // not know, whose fields it would misread.
+        if flags != 0 {
+            return Err(format!("maps box flags {flags:#08x} are not defined"));
         }
         let sequence = r.u64();
         let timescale = r.u32();
@@ -198,5 +204,15 @@ mod tests {
         assert!(Maps::decode(&out[..30]).is_err());
         out.truncate(40);
         assert!(Maps::decode(&out).is_err());
+    }
+
+    /// Found by `fuzz/run.sh maps`: flags were ignored, so a box with a
+    /// flag set decoded and re-encoded to other bytes.
+    #[test]
+    fn flags_that_are_set_are_refused() {
+        let mut out = Vec::new();
+        sample().encode(&mut out);
+        out[25] = 2;
+        assert!(Maps::decode(&out).unwrap_err().contains("flags"));
     }
 }
