@@ -69,7 +69,7 @@ pub fn parse(
     next_dts: &mut [Option<u64>],
 ) -> Result<Fragment> {
     let at = moof.offset;
-    let decoded = Moof::decode(&mut moof.bytes.as_ref())
+    let decoded = Moof::decode(&mut crate::prune::essential(&moof.bytes).as_slice())
         .map_err(|e| Error::bad_box(at, "moof", format!("cannot decode: {e}")))?;
     let payload_start = mdat.offset + mdat.header_len as u64;
     let payload = mdat.bytes.slice(mdat.header_len..);

@@ -54,7 +54,7 @@ pub struct Init {
 
 impl Init {
     pub fn parse(ftyp: Option<&RawBox>, moov: &RawBox) -> Result<Init> {
-        let decoded = Moov::decode(&mut moov.bytes.as_ref())
+        let decoded = Moov::decode(&mut crate::prune::essential(&moov.bytes).as_slice())
             .map_err(|e| Error::bad_box(moov.offset, "moov", format!("cannot decode: {e}")))?;
         let Some(mvex) = &decoded.mvex else {
             return Err(Error::bad_box(

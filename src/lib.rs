@@ -24,6 +24,7 @@ pub mod naming;
 pub mod outdir;
 pub mod playlist;
 pub mod policy;
+pub mod prune;
 pub mod retention;
 pub mod rewrite;
 pub mod segmenter;

@@ -321,3 +321,49 @@ fn a_missing_tfdt_carries_decode_times_on() {
         "without tfdt",
     );
 }
+
+/// Found by `fuzz/run.sh segmenter`: a version-0 `sgpd` of an unknown
+/// grouping type decodes (in mp4-atom 0.17) into entries that read no
+/// input, so one claiming 2^32 of them would exhaust memory. backset reads
+/// no sample groups; they are left out before decoding, and the samples
+/// come through whole.
+#[test]
+fn a_sample_group_claiming_four_billion_entries_is_harmless() {
+    use mp4_atom::{AnySampleGroupEntry, FourCC, Sgpd, SgpdEntry};
+    let bytes = std::fs::read(fixture("h264-aac-gop.mp4")).unwrap();
+    let marked = edit_moofs(&bytes, 0, |_, moof| {
+        moof.traf[0].sgpd.push(Sgpd {
+            grouping_type: FourCC::new(b"zzzz"),
+            default_length: None,
+            default_group_description_index: None,
+            static_group_description: false,
+            static_mapping: false,
+            essential: false,
+            entries: vec![SgpdEntry {
+                description_length: None,
+                entry: AnySampleGroupEntry::UnknownGroupingType(FourCC::new(b"zzzz"), vec![]),
+            }],
+        });
+    });
+    // Entry count 1 → 2^32 - 1, sizes unchanged.
+    let needle = [&b"sgpd"[..], &[0; 4], b"zzzz", &[0, 0, 0, 1]].concat();
+    let mut hostile = marked.clone();
+    let mut patched = 0;
+    for at in 0..marked.len() - needle.len() {
+        if marked[at..at + needle.len()] == needle[..] {
+            hostile[at + 12..at + 16].copy_from_slice(&[0xff; 4]);
+            patched += 1;
+        }
+    }
+    assert!(patched > 1, "sgpd not found");
+    let r = segment_bytes(&hostile, "1s");
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_intact(&r.out);
+    let joined = r.out.join("../joined.mp4");
+    concatenated(&r.out, &joined);
+    assert_same_frames(
+        &framemd5(&fixture("h264-aac-gop.mp4")),
+        &framemd5(&joined),
+        "with hostile sgpd",
+    );
+}
