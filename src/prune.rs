@@ -7,6 +7,8 @@
 //! and one claiming 2^32 would exhaust memory. What is kept is copied as it
 //! is; the capture's own bytes, not these copies, go into the assets.
 
+use mp4_atom::{Decode, Header};
+
 /// Children kept inside each container that is walked; a container not
 /// listed here is kept whole, as a leaf.
 fn kept(container: &[u8; 4]) -> Option<&'static [&'static [u8; 4]]> {
@@ -34,18 +36,14 @@ pub fn essential(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One box: its header and size as (header length, box length), for a box
-/// that fits in `bytes`.
+/// One box at the start of `bytes`: (header length, box length, kind), for
+/// a box that fits in `bytes`; mp4-atom reads the header (8 or 16 bytes).
 fn header(bytes: &[u8]) -> Option<(usize, usize, [u8; 4])> {
-    let kind: [u8; 4] = bytes.get(4..8)?.try_into().ok()?;
-    let size32 = u32::from_be_bytes(bytes.get(0..4)?.try_into().ok()?);
-    let (header_len, size) = match size32 {
-        0 => (8, bytes.len() as u64),
-        1 => (16, u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?)),
-        n => (8, u64::from(n)),
-    };
-    let size = usize::try_from(size).ok()?;
-    (size >= header_len && size <= bytes.len()).then_some((header_len, size, kind))
+    let mut rest = bytes;
+    let header = Header::decode(&mut rest).ok()?;
+    let header_len = bytes.len() - rest.len();
+    let body = header.size.unwrap_or(rest.len());
+    (body <= rest.len()).then_some((header_len, header_len + body, header.kind.into()))
 }
 
 fn copy_box(bytes: &[u8], out: &mut Vec<u8>) {
