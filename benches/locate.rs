@@ -8,10 +8,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use backset::descriptor::{Descriptor, VERSION};
-use backset::index::{Record, HEADER_LEN, MAGIC, RECORD_LEN};
-use backset::maps::{Entry, Maps};
-use backset::naming::Naming;
+use backset::capture::maps::{Entry, Maps};
+use backset::stream::descriptor::{Descriptor, VERSION};
+use backset::stream::index::{Record, HEADER_LEN, MAGIC, RECORD_LEN};
+use backset::stream::naming::Naming;
 
 const TIMESCALE: u32 = 1000;
 const ROUNDS: usize = 40;

@@ -202,7 +202,7 @@ fn a_pipe_gives_the_same_assets_as_a_file() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let strip = |rs: Vec<backset::index::Record>| {
+    let strip = |rs: Vec<backset::stream::index::Record>| {
         rs.into_iter()
             .map(|r| (r.sequence, r.start, r.duration, r.datastamp, r.size))
             .collect::<Vec<_>>()

@@ -1,6 +1,6 @@
 //! Top-level box framing on arbitrary bytes.
 #![no_main]
-use backset::framing::Framer;
+use backset::capture::framing::Framer;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,6 @@
 //! The index reader on arbitrary file contents, and the record decoder.
 #![no_main]
-use backset::index::{Index, Record};
+use backset::stream::index::{Index, Record};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

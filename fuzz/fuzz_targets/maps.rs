@@ -1,6 +1,6 @@
 //! The maps box decoder; whatever decodes must encode back to the same bytes.
 #![no_main]
-use backset::maps::Maps;
+use backset::capture::maps::Maps;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! The whole core: box parser, fragment resolver, splitter and rewriter, on
 //! arbitrary capture bytes fed in arbitrary chunks.
 #![no_main]
-use backset::segmenter::{Config, Segmenter};
+use backset::capture::segmenter::{Config, Segmenter};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

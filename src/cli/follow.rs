@@ -1,34 +1,20 @@
-//! serve and follow: the server's runtime, and the client's streams.
+//! follow: the client's configuration from its flags, its report on stderr.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
-use backset::units::{parse_duration_us, parse_size};
+use backset::units::parse_duration_us;
 
-use super::{FollowArgs, ServeArgs};
+use super::FollowArgs;
 
-pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new().context("starting the server's runtime")?;
-    let config = backset::serve::Config {
-        dir: args.outdir,
-        listen: args.listen,
-        cache_bytes: parse_size(&args.cache)?,
-    };
-    runtime.block_on(backset::serve::serve(config, |addr| {
-        eprintln!("backset: serving on http://{addr}/");
-    }))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn follow(args: FollowArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: FollowArgs) -> anyhow::Result<ExitCode> {
     let client = args.client.unwrap_or_else(|| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         format!("follow-{}-{nanos}", std::process::id())
     });
-    let config = backset::follow::Config {
+    let config = backset::http::follow::Config {
         url: args.url,
         client,
         backset_s: args
@@ -42,7 +28,7 @@ pub fn follow(args: FollowArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut log = std::io::stderr();
-    let report = backset::follow::follow(&config, &mut out, &mut log)?;
+    let report = backset::http::follow::follow(&config, &mut out, &mut log)?;
     let _ = {
         use std::io::Write;
         writeln!(

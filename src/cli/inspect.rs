@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use backset::maps::Maps;
+use backset::capture::maps::Maps;
 use serde::Serialize;
 
 use super::InspectArgs;
@@ -28,7 +28,7 @@ struct EntryReport {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let maps = backset::inspect::read_maps(&args.asset)?;
+    let maps = backset::stream::maps_reader::read_maps(&args.asset)?;
     let report = report(&args.asset.to_string_lossy(), &maps);
     if args.json {
         println!(

@@ -2,8 +2,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use backset::locate::{Answer, Target};
-use backset::stream::Stream;
+use backset::stream::locate::{Answer, Target};
+use backset::stream::reader::Stream;
 use backset::units::{parse_duration_us, parse_size};
 use serde::Serialize;
 

@@ -1,10 +1,15 @@
 //! Flag definitions (the one place they live) and dispatch.
 
+#[cfg(feature = "follow")]
 mod follow;
 mod inspect;
 mod locate;
 mod policy;
 mod segment;
+#[cfg(feature = "serve")]
+mod serve;
+#[cfg(feature = "simulate")]
+mod simulate;
 mod verify;
 
 #[cfg(test)]
@@ -33,8 +38,11 @@ pub enum Command {
     Verify(VerifyArgs),
     Advise(AdviseArgs),
     Draw(DrawArgs),
+    #[cfg(feature = "simulate")]
     Simulate(SimulateArgs),
+    #[cfg(feature = "serve")]
     Serve(ServeArgs),
+    #[cfg(feature = "follow")]
     Follow(FollowArgs),
 }
 
@@ -254,6 +262,7 @@ pub struct DrawArgs {
 /// viewer, the share of viewers that stalled, start-up delay, mean latency
 /// behind live, and the peak number of viewers fetching one asset at the
 /// same moment. Deterministic for a seed.
+#[cfg(feature = "simulate")]
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     #[arg(long, default_value_t = 200)]
@@ -323,6 +332,7 @@ pub struct SimulateArgs {
 /// header a CDN sets, else the client's network (/24 for IPv4, /48 for
 /// IPv6). A client is known by its X-Backset-Client header (or ?client= on
 /// /backset.json), else its address.
+#[cfg(feature = "serve")]
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The stream directory.
@@ -346,6 +356,7 @@ pub struct ServeArgs {
 /// after the last asset once the transmission has ended, or when the reader
 /// of standard output goes away. The achieved backset and any stall are
 /// reported on standard error.
+#[cfg(feature = "follow")]
 #[derive(Debug, Args)]
 pub struct FollowArgs {
     /// The server's root, like http://127.0.0.1:8080/
@@ -369,15 +380,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Advise(args) => policy::advise(args),
         Command::Draw(args) => policy::draw(args),
-        Command::Simulate(args) => policy::simulate(args),
-        Command::Serve(args) => follow::serve(args),
-        Command::Follow(args) => follow::follow(args),
+        #[cfg(feature = "simulate")]
+        Command::Simulate(args) => simulate::run(args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(args),
+        #[cfg(feature = "follow")]
+        Command::Follow(args) => follow::run(args),
     }
 }
 
 /// Exit status for an error: 2 for bad usage or input, 1 otherwise.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<backset::locate::LocateError>().is_some() {
+    if e.downcast_ref::<backset::stream::locate::LocateError>()
+        .is_some()
+    {
         return 1;
     }
     match e.downcast_ref::<backset::Error>() {

@@ -6,19 +6,18 @@ use std::process::ExitCode;
 use anyhow::Context;
 use backset::policy::advise::{advise as advise_for, region_share, Audience};
 use backset::policy::draw::Drawer;
-use backset::policy::simulate::{simulate as run_simulation, Config, Traces};
 use backset::policy::{Advice, Coefficients};
 use backset::units::{parse_duration_us, parse_rate};
 use backset::Error;
 use serde::Serialize;
 
-use super::{AdviseArgs, DrawArgs, SimulateArgs};
+use super::{AdviseArgs, DrawArgs};
 
-fn seconds(text: &str) -> anyhow::Result<f64> {
+pub(super) fn seconds(text: &str) -> anyhow::Result<f64> {
     Ok(parse_duration_us(text)? as f64 / 1e6)
 }
 
-fn usage(text: impl Into<String>) -> anyhow::Error {
+pub(super) fn usage(text: impl Into<String>) -> anyhow::Error {
     Error::Usage(text.into()).into()
 }
 
@@ -146,125 +145,4 @@ pub fn draw(args: DrawArgs) -> anyhow::Result<ExitCode> {
         print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let step_s = seconds(&args.step)?;
-    let traces = match &args.trace {
-        Some(path) => Traces::Measured {
-            columns: read_trace(path)?,
-            step_s,
-        },
-        None => Traces::Model {
-            mean_bps: parse_rate(&args.throughput)?,
-            viewer_cv: args.viewer_cv,
-            cv: args.cv,
-            correlation: args.correlation,
-            step_s,
-        },
-    };
-    let config = Config {
-        viewers: args.viewers,
-        duration_s: seconds(&args.duration)?,
-        join_over_s: seconds(&args.join_over)?,
-        asset_duration_s: seconds(&args.asset_duration)?,
-        bitrate_bps: parse_rate(&args.bitrate)?,
-        traces,
-        max_buffer_s: seconds(&args.max_buffer)?,
-        window_s: seconds(&args.window)?,
-        seed: args.seed,
-    };
-    if config.viewers == 0
-        || config.asset_duration_s <= 0.0
-        || config.duration_s <= 0.0
-        || step_s <= 0.0
-    {
-        return Err(usage(
-            "viewers, duration, asset duration and step must be positive",
-        ));
-    }
-    let report = run_simulation(&config);
-    if let Some(path) = &args.plot {
-        let svg = backset::policy::plot::svg(&report, config.asset_duration_s)
-            .map_err(|e| anyhow::anyhow!(e))?;
-        std::fs::write(path, svg).map_err(Error::io(path))?;
-    }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).context("encoding JSON")?
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{} viewers, {} assets of {} s at {}",
-        report.viewers, report.assets, config.asset_duration_s, args.bitrate
-    );
-    println!(
-        "{:<20} {:>13} {:>16} {:>10} {:>10} {:>10} {:>15} {:>15}",
-        "strategy",
-        "stalls/viewer",
-        "stalled s/viewer",
-        "% stalled",
-        "startup s",
-        "latency s",
-        "peak req/asset",
-        "peak join req"
-    );
-    for o in &report.outcomes {
-        println!(
-            "{:<20} {:>13.2} {:>16.2} {:>10.1} {:>10.2} {:>10.2} {:>15} {:>15}",
-            o.strategy.label(),
-            o.rebuffer_events,
-            o.rebuffer_s,
-            o.viewers_stalled * 100.0,
-            o.startup_s,
-            o.latency_s,
-            o.peak_requests,
-            o.peak_join_requests
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Columns of bits/s; a first line that does not parse is a header.
-fn read_trace(path: &std::path::Path) -> anyhow::Result<Vec<Vec<f64>>> {
-    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-    let mut columns: Vec<Vec<f64>> = Vec::new();
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let cells: Result<Vec<f64>, _> = line.split(',').map(|c| c.trim().parse::<f64>()).collect();
-        let Ok(cells) = cells else {
-            if n == 0 {
-                continue;
-            }
-            return Err(usage(format!(
-                "{}: line {}: not a number",
-                path.display(),
-                n + 1
-            )));
-        };
-        if columns.is_empty() {
-            columns = vec![Vec::new(); cells.len()];
-        }
-        if cells.len() != columns.len() {
-            return Err(usage(format!(
-                "{}: line {}: {} columns, expected {}",
-                path.display(),
-                n + 1,
-                cells.len(),
-                columns.len()
-            )));
-        }
-        for (c, v) in columns.iter_mut().zip(cells) {
-            c.push(v);
-        }
-    }
-    if columns.is_empty() || columns[0].is_empty() {
-        return Err(usage(format!("{}: no throughput samples", path.display())));
-    }
-    Ok(columns)
 }

@@ -9,12 +9,12 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use backset::descriptor::{self, Descriptor};
-use backset::framing::{Framer, RawBox};
-use backset::naming::Naming;
-use backset::outdir::{self, OutDir, INDEX_FILE};
-use backset::retention::Retention;
-use backset::segmenter::{Config, Event, Segmenter};
+use backset::capture::framing::{Framer, RawBox};
+use backset::capture::segmenter::{Config, Event, Segmenter};
+use backset::stream::descriptor::{self, Descriptor};
+use backset::stream::naming::Naming;
+use backset::stream::retention::Retention;
+use backset::stream::store::{self, OutDir, INDEX_FILE};
 use backset::units::{parse_duration_us, parse_size};
 
 use super::SegmentArgs;
@@ -41,7 +41,7 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     let naming = Naming::new(&args.prefix);
     let (out, resume) = OutDir::open(&args.outdir, naming.clone(), args.new, args.fsync)?;
     let previous = match resume {
-        Some(_) => outdir::read_descriptor(&args.outdir)?,
+        Some(_) => store::read_descriptor(&args.outdir)?,
         None => None,
     };
 
@@ -170,7 +170,7 @@ impl Shell {
                     let keep_ticks = self
                         .descriptor
                         .keep_us
-                        .map(|us| backset::stamps::rescale(us, 1_000_000, timescale));
+                        .map(|us| backset::capture::stamps::rescale(us, 1_000_000, timescale));
                     self.retention = Retention::new(keep_ticks, self.descriptor.keep_assets);
                     if let Some(retention) = self.retention.as_mut() {
                         for record in self.out.records_from(self.descriptor.first_sequence)? {
@@ -210,11 +210,11 @@ impl Shell {
         if !hls && !dash {
             return Ok(());
         }
-        let stream = backset::stream::Stream::open(self.out.path())?;
+        let stream = backset::stream::reader::Stream::open(self.out.path())?;
         let records: Vec<_> = stream.retained().collect();
         let total: u64 = records.iter().map(|r| r.duration).sum();
         let seconds = stream.seconds(total).max(1e-3);
-        let listing = backset::playlist::Listing {
+        let listing = backset::http::playlists::Listing {
             records: &records,
             naming: &stream.naming,
             timescale: stream.index.timescale,
@@ -225,19 +225,23 @@ impl Shell {
                 as u64,
         };
         if hls {
-            self.out
-                .write_file("live.m3u8", backset::playlist::hls(&listing).as_bytes())?;
+            self.out.write_file(
+                "live.m3u8",
+                backset::http::playlists::hls(&listing).as_bytes(),
+            )?;
         }
         if dash {
-            self.out
-                .write_file("live.mpd", backset::playlist::dash(&listing).as_bytes())?;
+            self.out.write_file(
+                "live.mpd",
+                backset::http::playlists::dash(&listing).as_bytes(),
+            )?;
         }
         Ok(())
     }
 
     /// Moves the window's start in the descriptor first, then deletes, so
     /// `locate` never answers with an asset about to disappear.
-    fn expire(&mut self, record: backset::index::Record) -> anyhow::Result<()> {
+    fn expire(&mut self, record: backset::stream::index::Record) -> anyhow::Result<()> {
         let Some(retention) = self.retention.as_mut() else {
             return Ok(());
         };

@@ -4,7 +4,9 @@
 
 pub mod advise;
 pub mod draw;
+#[cfg(feature = "simulate")]
 pub mod plot;
+#[cfg(feature = "simulate")]
 pub mod simulate;
 
 use serde::{Deserialize, Serialize};

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use backset::index::{Index, Record};
-use backset::maps::Maps;
+use backset::capture::maps::Maps;
+use backset::stream::index::{Index, Record};
 
 pub const FIXTURES: &[&str] = &[
     "h264-aac-gop.mp4",
@@ -77,7 +77,7 @@ pub fn asset_paths(out: &Path) -> Vec<PathBuf> {
 }
 
 pub fn maps(asset: &Path) -> Maps {
-    backset::inspect::read_maps(asset).expect("maps readable")
+    backset::stream::maps_reader::read_maps(asset).expect("maps readable")
 }
 
 /// The assets played back to back: the first whole, the others from their

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use crate::index::Record;
+use crate::stream::index::Record;
 
 #[derive(Debug, Clone)]
 pub struct Retention {

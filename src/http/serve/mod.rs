@@ -5,9 +5,10 @@
 //! while it is retained.
 
 mod assets;
+pub mod audience_log;
 mod cache;
 mod params;
-mod playlists;
+mod playlist_routes;
 
 pub use params::Params;
 
@@ -23,8 +24,8 @@ use axum::Router;
 use serde::Serialize;
 use tower_http::cors::CorsLayer;
 
-use crate::audience::{region_of, AudienceLog};
-use crate::stream::Stream;
+use crate::http::serve::audience_log::{region_of, AudienceLog};
+use crate::stream::reader::Stream;
 use crate::{Error, Result};
 use cache::RecentAssets;
 
@@ -93,8 +94,8 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
     let app = Router::new()
         .route("/backset.json", get(params::params))
         .route("/locate", get(params::locate))
-        .route("/live.m3u8", get(playlists::hls))
-        .route("/live.mpd", get(playlists::dash))
+        .route("/live.m3u8", get(playlist_routes::hls))
+        .route("/live.mpd", get(playlist_routes::dash))
         .route("/{name}", get(assets::file))
         .layer(CorsLayer::permissive())
         .with_state(state);

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::maps::Maps;
-use crate::naming::Naming;
+use crate::capture::maps::Maps;
 use crate::policy::draw::Drawer;
 use crate::policy::{Advice, Coefficients};
+use crate::stream::naming::Naming;
 use crate::{Error, Result};
 
 pub struct Config {

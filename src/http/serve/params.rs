@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::{client_of, json, lock, not_found, now_us, unavailable, AppState, Shared};
-use crate::locate::{Answer, Target};
 use crate::policy::advise::{advise, Audience};
 use crate::policy::Advice;
-use crate::stream::Stream;
+use crate::stream::locate::{Answer, Target};
+use crate::stream::reader::Stream;
 use crate::units::{parse_duration_us, parse_size};
 use crate::Error;
 

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::capture::asset::FinishedAsset;
 use crate::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"BKSTIDX1";
@@ -47,6 +48,20 @@ pub struct Record {
 }
 
 impl Record {
+    /// The record of a finished asset published at `published_us`.
+    pub fn of(asset: &FinishedAsset, published_us: u64) -> Record {
+        Record {
+            sequence: asset.maps.sequence,
+            start: asset.maps.start,
+            duration: asset.maps.duration,
+            datastamp: asset.maps.start_datastamp,
+            size: asset.size(),
+            header_len: asset.header.len() as u32,
+            entries: asset.maps.entries.len() as u32,
+            published_us,
+        }
+    }
+
     pub fn end(&self) -> u64 {
         self.start + self.duration
     }

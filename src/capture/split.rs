@@ -3,8 +3,8 @@
 
 use std::ops::Range;
 
-use crate::fragment::Fragment;
-use crate::init::{Init, TrackKind};
+use crate::capture::fragment::Fragment;
+use crate::capture::init::{Init, TrackKind};
 
 /// Consecutive samples of one input run that go into the same piece.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,8 +128,8 @@ pub fn split(fragment: &Fragment, init: &Init) -> Vec<Piece> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fragment::{Run, Sample};
-    use crate::init::{SampleDefaults, Track};
+    use crate::capture::fragment::{Run, Sample};
+    use crate::capture::init::{SampleDefaults, Track};
 
     fn track(id: u32, kind: TrackKind, timescale: u32) -> Track {
         Track {

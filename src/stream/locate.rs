@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use crate::index::Record;
-use crate::maps::{Entry, Maps};
-use crate::stamps::rescale;
+use crate::capture::maps::{Entry, Maps};
+use crate::capture::stamps::rescale;
+use crate::stream::index::Record;
 
 /// What to resolve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

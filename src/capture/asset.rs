@@ -3,9 +3,8 @@
 
 use bytes::Bytes;
 
-use crate::index::Record;
-use crate::init::Init;
-use crate::maps::{Entry, Maps};
+use crate::capture::init::Init;
+use crate::capture::maps::{Entry, Maps};
 use crate::{Error, Result};
 
 /// An entry point as recorded while the asset is open; its file offset is
@@ -129,18 +128,5 @@ impl FinishedAsset {
     /// The whole file's bytes in order.
     pub fn slices(&self) -> impl Iterator<Item = &[u8]> {
         std::iter::once(self.header.as_slice()).chain(self.body.iter().map(|b| b.as_ref()))
-    }
-
-    pub fn record(&self, published_us: u64) -> Record {
-        Record {
-            sequence: self.maps.sequence,
-            start: self.maps.start,
-            duration: self.maps.duration,
-            datastamp: self.maps.start_datastamp,
-            size: self.size(),
-            header_len: self.header.len() as u32,
-            entries: self.maps.entries.len() as u32,
-            published_us,
-        }
     }
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::params::advice_for;
 use super::{client_of, unavailable, AppState, Shared};
-use crate::playlist::{self, Listing};
+use crate::http::playlists::{self, Listing};
 
 fn listing_response(
     state: &Shared,
@@ -56,7 +56,7 @@ pub async fn hls(
         addr,
         &headers,
         "application/vnd.apple.mpegurl",
-        playlist::hls,
+        playlists::hls,
     )
 }
 
@@ -70,6 +70,6 @@ pub async fn dash(
         addr,
         &headers,
         "application/dash+xml",
-        playlist::dash,
+        playlists::dash,
     )
 }

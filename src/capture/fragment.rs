@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use mp4_atom::{Decode, Moof};
 
-use crate::framing::RawBox;
-use crate::init::Init;
+use crate::capture::framing::RawBox;
+use crate::capture::init::Init;
 use crate::{Error, Result};
 
 /// ISO/IEC 14496-12 sample_is_non_sync_sample.
@@ -69,7 +69,7 @@ pub fn parse(
     next_dts: &mut [Option<u64>],
 ) -> Result<Fragment> {
     let at = moof.offset;
-    let decoded = Moof::decode(&mut crate::prune::essential(&moof.bytes).as_slice())
+    let decoded = Moof::decode(&mut crate::capture::box_filter::essential(&moof.bytes).as_slice())
         .map_err(|e| Error::bad_box(at, "moof", format!("cannot decode: {e}")))?;
     let payload_start = mdat.offset + mdat.header_len as u64;
     let payload = mdat.bytes.slice(mdat.header_len..);

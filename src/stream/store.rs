@@ -5,11 +5,11 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::asset::FinishedAsset;
-use crate::descriptor::{self, Descriptor};
-use crate::index::{Index, IndexWriter, Record};
-use crate::naming::Naming;
-use crate::segmenter::Resume;
+use crate::capture::asset::FinishedAsset;
+use crate::capture::segmenter::Resume;
+use crate::stream::descriptor::{self, Descriptor};
+use crate::stream::index::{Index, IndexWriter, Record};
+use crate::stream::naming::Naming;
 use crate::{Error, Result};
 
 pub const INDEX_FILE: &str = "index.bin";
@@ -102,7 +102,7 @@ impl OutDir {
                 .and_then(|d| d.sync_all())
                 .map_err(Error::io(&self.dir))?;
         }
-        let record = asset.record(published_us);
+        let record = Record::of(asset, published_us);
         let index = self
             .index
             .as_mut()

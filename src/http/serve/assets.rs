@@ -33,7 +33,7 @@ pub async fn file(
         Ok(s) => s,
         Err(e) => return unavailable(e),
     };
-    if name == crate::descriptor::FILE || name == crate::outdir::INDEX_FILE {
+    if name == crate::stream::descriptor::FILE || name == crate::stream::store::INDEX_FILE {
         let mut r = serve_file(state.dir.join(&name), request).await;
         r.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -6,14 +6,14 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::descriptor::Descriptor;
-use crate::fragment;
-use crate::framing::{Framer, RawBox};
-use crate::index::{Index, Record};
-use crate::init::{Init, TrackKind};
-use crate::maps::Maps;
-use crate::naming::Naming;
-use crate::outdir::{read_descriptor, INDEX_FILE};
+use crate::capture::fragment;
+use crate::capture::framing::{Framer, RawBox};
+use crate::capture::init::{Init, TrackKind};
+use crate::capture::maps::Maps;
+use crate::stream::descriptor::Descriptor;
+use crate::stream::index::{Index, Record};
+use crate::stream::naming::Naming;
+use crate::stream::store::{read_descriptor, INDEX_FILE};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

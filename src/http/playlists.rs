@@ -6,9 +6,9 @@
 use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::index::Record;
-use crate::maps::Maps;
-use crate::naming::Naming;
+use crate::capture::maps::Maps;
+use crate::stream::index::Record;
+use crate::stream::naming::Naming;
 
 /// What both playlists are made from.
 pub struct Listing<'a> {

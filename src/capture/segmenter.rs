@@ -2,14 +2,14 @@
 //! assets that are complete and any warnings. The caller owns files, clocks
 //! and signals.
 
-use crate::asset::{AssetBuilder, FinishedAsset};
-use crate::fragment::{self, Fragment};
-use crate::framing::{Framer, RawBox};
-use crate::init::{Init, Track};
-use crate::rewrite::write_fragment;
-use crate::split::{split, Piece};
-use crate::stamps::{rescale, Clock, Datastamps};
-use crate::timeline::Timeline;
+use crate::capture::asset::{AssetBuilder, FinishedAsset};
+use crate::capture::fragment::{self, Fragment};
+use crate::capture::fragment_writer::write_fragment;
+use crate::capture::framing::{Framer, RawBox};
+use crate::capture::init::{Init, Track};
+use crate::capture::split::{split, Piece};
+use crate::capture::stamps::{rescale, Clock, Datastamps};
+use crate::capture::timeline::Timeline;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

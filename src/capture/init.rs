@@ -5,7 +5,7 @@ use bytes::Bytes;
 use mp4_atom::{Codec, Decode, Encode, Ftyp, Moov};
 use serde::{Deserialize, Serialize};
 
-use crate::framing::RawBox;
+use crate::capture::framing::RawBox;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +54,9 @@ pub struct Init {
 
 impl Init {
     pub fn parse(ftyp: Option<&RawBox>, moov: &RawBox) -> Result<Init> {
-        let decoded = Moov::decode(&mut crate::prune::essential(&moov.bytes).as_slice())
-            .map_err(|e| Error::bad_box(moov.offset, "moov", format!("cannot decode: {e}")))?;
+        let decoded =
+            Moov::decode(&mut crate::capture::box_filter::essential(&moov.bytes).as_slice())
+                .map_err(|e| Error::bad_box(moov.offset, "moov", format!("cannot decode: {e}")))?;
         let Some(mvex) = &decoded.mvex else {
             return Err(Error::bad_box(
                 moov.offset,

@@ -3,9 +3,9 @@
 //! mended where the encoder's clock jumps (a restart without a new `moov`, a
 //! 32-bit `tfdt` wrapping, a clock step), so stamps only ever grow.
 
-use crate::fragment::Fragment;
-use crate::init::Init;
-use crate::stamps::rescale;
+use crate::capture::fragment::Fragment;
+use crate::capture::init::Init;
+use crate::capture::stamps::rescale;
 use crate::{Error, Result};
 
 /// A forward gap longer than this (seconds) is a clock jump, not a pause.
@@ -94,8 +94,8 @@ impl Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fragment::{Run, Sample};
-    use crate::init::{SampleDefaults, Track, TrackKind};
+    use crate::capture::fragment::{Run, Sample};
+    use crate::capture::init::{SampleDefaults, Track, TrackKind};
 
     fn init() -> Init {
         Init::with_tracks(vec![Track {

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::maps::Maps;
+use crate::capture::maps::Maps;
 use crate::{Error, Result};
 
 /// Reads the maps of the asset at `path`, without reading its fragments.

@@ -6,9 +6,9 @@
 use bytes::Bytes;
 use mp4_atom::{Encode, Mfhd, Moof, Tfdt, Tfhd, Traf, Trun, TrunEntry};
 
-use crate::fragment::Fragment;
-use crate::init::Init;
-use crate::split::Piece;
+use crate::capture::fragment::Fragment;
+use crate::capture::init::Init;
+use crate::capture::split::Piece;
 use crate::{Error, Result};
 
 /// Appends `moof` + `mdat` for `piece` to `out`: the boxes' headers as one
@@ -32,7 +32,7 @@ pub fn write_fragment(
     };
     let mut payload_len = 0u64;
     // For each traf, the parts its truns carry, in order.
-    let mut traf_parts: Vec<Vec<&crate::split::Part>> = Vec::new();
+    let mut traf_parts: Vec<Vec<&crate::capture::split::Part>> = Vec::new();
     for part in &piece.parts {
         let run = &fragment.runs[part.run];
         let samples = &fragment.samples[part.samples.clone()];
@@ -131,7 +131,7 @@ pub fn write_fragment(
     Ok(())
 }
 
-fn part_bytes(fragment: &Fragment, part: &crate::split::Part) -> u64 {
+fn part_bytes(fragment: &Fragment, part: &crate::capture::split::Part) -> u64 {
     fragment.samples[part.samples.clone()]
         .iter()
         .map(|s| u64::from(s.size))

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::descriptor::Descriptor;
-use crate::index::{Index, Record};
-use crate::locate::{self, Answer, LocateError, Source, Target};
-use crate::maps::Maps;
-use crate::naming::Naming;
-use crate::outdir::{read_descriptor, INDEX_FILE};
+use crate::capture::maps::Maps;
+use crate::stream::descriptor::Descriptor;
+use crate::stream::index::{Index, Record};
+use crate::stream::locate::{self, Answer, LocateError, Source, Target};
+use crate::stream::naming::Naming;
+use crate::stream::store::{read_descriptor, INDEX_FILE};
 use crate::{Error, Result};
 
 pub struct Stream {
@@ -73,6 +73,7 @@ impl Source for Stream {
         self.index.get(i)
     }
     fn maps(&self, record: &Record) -> Result<Maps, String> {
-        crate::inspect::read_maps(&self.asset_path(record.sequence)).map_err(|e| e.to_string())
+        crate::stream::maps_reader::read_maps(&self.asset_path(record.sequence))
+            .map_err(|e| e.to_string())
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::init::Track;
+use crate::capture::init::Track;
 
 pub const FILE: &str = "stream.json";
 pub const VERSION: u32 = 1;
