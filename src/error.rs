@@ -28,8 +28,18 @@ pub enum Error {
     #[error("the capture ended at byte {offset} before any complete fragment")]
     Empty { offset: u64 },
 
+    /// The command line or a request asked for something that cannot be
+    /// done as asked.
     #[error("{0}")]
     Usage(String),
+
+    /// A server could not be reached or answered outside the protocol.
+    #[error("{0}")]
+    Network(String),
+
+    /// A broken promise inside backset itself, never caused by input.
+    #[error("internal error: {0}")]
+    Internal(String),
 
     #[error("{path}: {reason}")]
     BadFile { path: PathBuf, reason: String },
@@ -60,9 +70,22 @@ impl Error {
         move |err| Error::Io { path, err }
     }
 
-    /// Whether the error comes from the capture (exit 2) rather than from the
-    /// machine (disk, permissions).
+    /// Whether the error comes from the input or the command line (exit 2)
+    /// rather than from the machine, the network or backset itself (exit 1).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Io { .. })
+        !matches!(
+            self,
+            Error::Io { .. } | Error::Network(_) | Error::Internal(_)
+        )
+    }
+
+    /// The exit status this error gives the command: 2 for bad input or
+    /// usage, 1 for the machine, the network or an internal failure.
+    pub fn exit_code(&self) -> u8 {
+        if self.is_bad_input() {
+            2
+        } else {
+            1
+        }
     }
 }

@@ -94,7 +94,7 @@ impl AssetBuilder {
         header.extend_from_slice(&init.bytes);
         maps.encode(&mut header);
         if header.len() != header_len {
-            return Err(Error::Usage("internal: maps box length mismatch".into()));
+            return Err(Error::Internal("maps box length mismatch".into()));
         }
         Ok(FinishedAsset {
             header,

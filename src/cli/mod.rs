@@ -389,15 +389,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Exit status for an error: 2 for bad usage or input, 1 otherwise.
+/// Exit status for an error: the library's error says (2 for bad usage or
+/// input, 1 for the machine, the network, backset itself); a `locate` "no"
+/// is 1; anything else comes from flags (2).
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<backset::stream::locate::LocateError>()
         .is_some()
     {
         return 1;
     }
-    match e.downcast_ref::<backset::Error>() {
-        Some(err) if !err.is_bad_input() => 1,
-        _ => 2,
-    }
+    e.downcast_ref::<backset::Error>()
+        .map_or(2, backset::Error::exit_code)
 }

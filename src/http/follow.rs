@@ -96,7 +96,7 @@ impl Client {
                 Err(e) => format!("{url}: {e}"),
             };
             if started.elapsed() > self.retry_for {
-                return Err(Error::Usage(format!(
+                return Err(Error::Network(format!(
                     "giving up after {:?}: {failure}",
                     self.retry_for
                 )));
@@ -113,9 +113,9 @@ impl Client {
         log: &mut dyn Write,
     ) -> Result<Option<T>> {
         match self.get(path, None, log)? {
-            Fetch::Body(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| Error::Usage(format!("{}{path}: unexpected answer: {e}", self.base))),
+            Fetch::Body(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+                Error::Network(format!("{}{path}: unexpected answer: {e}", self.base))
+            }),
             Fetch::NotFound => Ok(None),
         }
     }
@@ -171,7 +171,7 @@ pub fn follow(config: &Config, out: &mut dyn Write, log: &mut dyn Write) -> Resu
         id: config.client.clone(),
         retry_for: config.retry_for,
     };
-    let no_stream = || Error::Usage(format!("{}: no stream published there yet", client.base));
+    let no_stream = || Error::Network(format!("{}: no stream published there yet", client.base));
     let params: Params = client.json("backset.json", log)?.ok_or_else(no_stream)?;
     let drawn = match config.backset_s {
         Some(b) => b,
@@ -192,7 +192,7 @@ pub fn follow(config: &Config, out: &mut dyn Write, log: &mut dyn Write) -> Resu
         log,
     )?
     else {
-        return Err(Error::Usage(format!(
+        return Err(Error::Network(format!(
             "{} vanished before it could be read",
             located.asset
         )));
@@ -247,7 +247,7 @@ pub fn follow(config: &Config, out: &mut dyn Write, log: &mut dyn Write) -> Resu
         log,
     )?
     else {
-        return Err(Error::Usage(format!(
+        return Err(Error::Network(format!(
             "{} vanished before it could be read",
             located.asset
         )));

@@ -106,7 +106,7 @@ impl OutDir {
         let index = self
             .index
             .as_mut()
-            .ok_or_else(|| Error::Usage("internal: index not started".into()))?;
+            .ok_or_else(|| Error::Internal("index not started".into()))?;
         index.append(&record)?;
         Ok(record)
     }

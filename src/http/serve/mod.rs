@@ -101,7 +101,7 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
+        .map_err(|e| Error::Network(format!("cannot listen on {listen}: {e}")))?;
     let local = listener.local_addr().map_err(Error::io(dir.clone()))?;
     ready(local);
     axum::serve(
