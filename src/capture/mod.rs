@@ -22,3 +22,6 @@ pub mod segmenter;
 pub mod split;
 pub mod stamps;
 pub mod timeline;
+
+#[cfg(test)]
+mod tests;
