@@ -1,10 +1,9 @@
-//! The stream over HTTP: [`playlists`] renders HLS and DASH from the index,
-//! [`serve`] is the origin server (assets, backset parameters, `locate`,
-//! playlists, and what it learns of its audience), [`follow`] the client
-//! that plays a stream from its own backset.
+//! The stream over HTTP: [`serve`] is the origin server (assets, backset
+//! parameters, `locate`, the HLS and DASH playlists rendered by
+//! [`crate::stream::playlists`], and what it learns of its audience),
+//! [`follow`] the client that plays a stream from its own backset.
 
 #[cfg(feature = "follow")]
 pub mod follow;
-pub mod playlists;
 #[cfg(feature = "serve")]
 pub mod serve;
