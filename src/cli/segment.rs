@@ -1,5 +1,6 @@
-//! The shell around the segmenter: reads the capture, feeds the core,
-//! publishes what it returns, and stops cleanly on SIGINT/SIGTERM.
+//! The shell around the segmenter: reads the capture, feeds the core, hands
+//! what it returns to the library's publisher with the wall-clock time,
+//! prints what happened, and stops cleanly on SIGINT/SIGTERM.
 
 use std::fs::File;
 use std::io::Read;
