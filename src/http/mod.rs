@@ -1,8 +1,10 @@
-//! The stream over HTTP: [`playlists`] renders HLS and DASH from the index,
-//! [`serve`] is the origin server (assets, backset parameters, `locate`,
-//! playlists, and what it learns of its audience), [`follow`] the client
-//! that plays a stream from its own backset.
+//! The stream over HTTP: [`api`] holds the answers' serde types, written by
+//! the server and read by the client; [`playlists`] renders HLS and DASH
+//! from the index; [`serve`] is the origin server (assets, backset
+//! parameters, `locate`, playlists, and what it learns of its audience);
+//! [`follow`] the client that plays a stream from its own backset.
 
+pub mod api;
 #[cfg(feature = "follow")]
 pub mod follow;
 pub mod playlists;
