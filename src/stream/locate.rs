@@ -2,7 +2,7 @@
 //! entry point a viewer starts from: a pure function over the index records
 //! and one asset's maps, so it is tested without a disk.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capture::maps::{Entry, Maps};
 use crate::capture::stamps::rescale;
@@ -30,7 +30,7 @@ pub trait Source {
     fn maps(&self, record: &Record) -> Result<Maps, String>;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     pub oldest_sequence: u64,
     pub newest_sequence: u64,
@@ -40,7 +40,7 @@ pub struct Window {
     pub end: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
     pub sequence: u64,
     /// Byte offset of the key frame's `moof` inside the asset.

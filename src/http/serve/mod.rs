@@ -10,7 +10,7 @@ mod cache;
 mod params;
 mod playlist_routes;
 
-pub use params::Params;
+pub use crate::http::api::Params;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
