@@ -61,7 +61,7 @@ impl Stream {
 
     /// Seconds of transmission time.
     pub fn seconds(&self, ticks: u64) -> f64 {
-        ticks as f64 / f64::from(self.index.timescale.max(1))
+        locate::seconds(ticks, self.index.timescale)
     }
 }
 
