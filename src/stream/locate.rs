@@ -510,27 +510,30 @@ mod tests {
         assert!((c.backset - 20.0).abs() < 1e-9);
     }
 
+    /// The fake's records, with maps from `M` (which may read the fake's).
+    struct WithMaps<M>(Fake, M);
+
+    impl<M: Fn(&Fake, &Record) -> Result<Maps, String>> Source for WithMaps<M> {
+        fn count(&self) -> usize {
+            self.0.count()
+        }
+        fn record(&self, i: usize) -> Option<Record> {
+            self.0.record(i)
+        }
+        fn maps(&self, r: &Record) -> Result<Maps, String> {
+            (self.1)(&self.0, r)
+        }
+    }
+
     #[test]
     fn an_unreadable_asset_is_named() {
-        struct Broken(Fake);
-        impl Source for Broken {
-            fn count(&self) -> usize {
-                self.0.count()
-            }
-            fn record(&self, i: usize) -> Option<Record> {
-                self.0.record(i)
-            }
-            fn maps(&self, r: &Record) -> Result<Maps, String> {
-                match r.sequence {
-                    2 => Err("no backset maps box".into()),
-                    _ => Ok(Maps {
-                        entries: Vec::new(),
-                        ..self.0.maps(r)?
-                    }),
-                }
-            }
-        }
-        let b = Broken(Fake::new(4));
+        let b = WithMaps(Fake::new(4), |f: &Fake, r: &Record| match r.sequence {
+            2 => Err("no backset maps box".into()),
+            _ => Ok(Maps {
+                entries: Vec::new(),
+                ..f.maps(r)?
+            }),
+        });
         assert_eq!(
             locate(&b, 0, 1000, Target::At { us: 5_000_000 }, false),
             Err(LocateError::BadAsset {
@@ -545,22 +548,13 @@ mod tests {
 
     #[test]
     fn the_search_reads_one_asset_among_a_million() {
-        struct Counting(Fake, std::cell::Cell<usize>);
-        impl Source for Counting {
-            fn count(&self) -> usize {
-                self.0.count()
-            }
-            fn record(&self, i: usize) -> Option<Record> {
-                self.0.record(i)
-            }
-            fn maps(&self, r: &Record) -> Result<Maps, String> {
-                self.1.set(self.1.get() + 1);
-                self.0.maps(r)
-            }
-        }
-        let c = Counting(Fake::new(1_000_000), std::cell::Cell::new(0));
+        let reads = std::cell::Cell::new(0);
+        let c = WithMaps(Fake::new(1_000_000), |f: &Fake, r: &Record| {
+            reads.set(reads.get() + 1);
+            f.maps(r)
+        });
         let a = locate(&c, 0, 1000, Target::Backset { us: 30_000_000 }, false).unwrap();
         assert_eq!(a.sequence, 999_985);
-        assert_eq!(c.1.get(), 1);
+        assert_eq!(reads.get(), 1);
     }
 }

@@ -1,7 +1,7 @@
 //! Checking a stream directory: every asset against the index and against
 //! its own maps, and the index against itself.
 //!
-//! The checks are pure functions over bytes and records ([`check_asset`],
+//! The checks are pure functions over bytes and records (`check_asset`,
 //! `index_problems`, `stray`); [`verify_dir`] reads the directory and feeds
 //! them.
 
