@@ -176,11 +176,11 @@ impl Framer {
     }
 
     /// Capture offset of the first byte not yet returned as a box.
-    pub fn offset(&self) -> u64 {
+    pub(crate) fn offset(&self) -> u64 {
         self.offset
     }
 
-    pub fn buffered(&self) -> usize {
+    pub(crate) fn buffered(&self) -> usize {
         self.filled
     }
 

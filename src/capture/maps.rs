@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 use crate::capture::framing::{read_header, Claim};
 
 /// The `uuid` extended type of the maps box.
-pub const MAPS_UUID: [u8; 16] = [
+pub(crate) const MAPS_UUID: [u8; 16] = [
     0x62, 0x61, 0x63, 0x6b, 0x73, 0x65, 0x74, 0x2d, 0x9c, 0x3e, 0x4a, 0x1f, 0x8d, 0x52, 0x6e, 0x01,
 ];
-pub const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 1;
 const FIXED: usize = 8 + 16 + 4 + 8 + 4 + 8 + 8 + 8 + 4;
 const ENTRY: usize = 32;
 
@@ -54,7 +54,7 @@ pub struct Maps {
 }
 
 impl Maps {
-    pub fn encoded_len(entries: usize) -> usize {
+    pub(crate) fn encoded_len(entries: usize) -> usize {
         FIXED + ENTRY * entries
     }
 
@@ -80,7 +80,7 @@ impl Maps {
 
     /// Whether a whole top-level box (header included) is a maps box: a
     /// `uuid` box with a 32-bit size, as the layout above has it.
-    pub fn is_maps_box(bytes: &[u8]) -> bool {
+    pub(crate) fn is_maps_box(bytes: &[u8]) -> bool {
         read_header(bytes).is_some_and(|h| &h.kind == b"uuid" && h.len == 8)
             && bytes.get(8..24) == Some(&MAPS_UUID[..])
     }

@@ -55,8 +55,8 @@ pub enum Event {
 }
 
 /// The state machine. Its state is grouped by how long it lives: the
-/// [`Transmission`] for the whole run, an [`InitState`] per `moov`, an
-/// [`OpenAsset`] per asset, and [`Recovery`] from damage to the next entry
+/// `Transmission` for the whole run, an `InitState` per `moov`, an
+/// `OpenAsset` per asset, and `Recovery` from damage to the next entry
 /// point.
 pub struct Segmenter {
     config: Config,
