@@ -83,7 +83,8 @@ struct Transmission {
     edge: u64,
     /// Capture offset just past the last box seen.
     consumed: u64,
-    /// An error stopped the input: what is left of it is that error's.
+    /// An error stopped the input; what is left unread belongs to that
+    /// error, already reported.
     failed: bool,
 }
 
