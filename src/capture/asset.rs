@@ -17,7 +17,7 @@ struct OpenEntry {
 }
 
 #[derive(Debug)]
-pub struct AssetBuilder {
+pub(crate) struct AssetBuilder {
     pub sequence: u64,
     pub start: u64,
     pub start_datastamp: u64,

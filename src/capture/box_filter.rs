@@ -7,7 +7,7 @@
 //! and one claiming 2^32 would exhaust memory. What is kept is copied as it
 //! is; the capture's own bytes, not these copies, go into the assets.
 
-use mp4_atom::{Decode, Header};
+use crate::capture::framing::{read_header, Claim};
 
 /// Children kept inside each container that is walked; a container not
 /// listed here is kept whole, as a leaf.
@@ -30,20 +30,22 @@ fn kept(container: &[u8; 4]) -> Option<&'static [&'static [u8; 4]]> {
 /// The box `bytes` (header included) with what backset does not read left
 /// out. Anything malformed is copied unchanged from where it starts, so the
 /// decoder reports it as it would have.
-pub fn essential(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn essential(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     copy_box(bytes, &mut out);
     out
 }
 
 /// One box at the start of `bytes`: (header length, box length, kind), for
-/// a box that fits in `bytes`; mp4-atom reads the header (8 or 16 bytes).
+/// a box that fits in `bytes` (8- or 16-byte header; size 0 runs to the end).
 fn header(bytes: &[u8]) -> Option<(usize, usize, [u8; 4])> {
-    let mut rest = bytes;
-    let header = Header::decode(&mut rest).ok()?;
-    let header_len = bytes.len() - rest.len();
-    let body = header.size.unwrap_or(rest.len());
-    (body <= rest.len()).then_some((header_len, header_len + body, header.kind.into()))
+    let header = read_header(bytes)?;
+    let size = match header.size {
+        Claim::Size(size) => usize::try_from(size).ok()?,
+        Claim::ToEnd => bytes.len(),
+        Claim::Pending => return None,
+    };
+    (header.len <= size && size <= bytes.len()).then_some((header.len, size, header.kind))
 }
 
 fn copy_box(bytes: &[u8], out: &mut Vec<u8>) {

@@ -4,35 +4,66 @@
 //! whole ranges, never sample by sample.
 
 use bytes::Bytes;
-use mp4_atom::{Encode, Mfhd, Moof, Tfdt, Tfhd, Traf, Trun, TrunEntry};
+use mp4_atom::{Encode, Header, Mfhd, Moof, Tfdt, Tfhd, Traf, Trun, TrunEntry};
 
-use crate::capture::fragment::Fragment;
+use crate::capture::fragment::{Fragment, Sample};
 use crate::capture::init::Init;
-use crate::capture::split::Piece;
+use crate::capture::split::{Part, Piece};
 use crate::{Error, Result};
 
 /// Appends `moof` + `mdat` for `piece` to `out`: the boxes' headers as one
 /// new buffer, the sample data as slices of the capture's `mdat`.
-pub fn write_fragment(
+pub(crate) fn write_fragment(
     out: &mut Vec<Bytes>,
     fragment: &Fragment,
     piece: &Piece,
     init: &Init,
     sequence: u32,
 ) -> Result<()> {
-    let fail = |e: mp4_atom::Error| {
-        Error::bad_box(fragment.moof_offset, "moof", format!("cannot rewrite: {e}"))
-    };
+    let fail = |e| rewrite_error(fragment, e);
+    let (mut moof, traf_parts) = build_moof(fragment, piece, init, sequence);
+    let payload_len: u64 = traf_parts
+        .iter()
+        .flatten()
+        .map(|part| part_bytes(fragment, part))
+        .sum();
+    // mp4-atom's Header takes a 64-bit size when the box needs one.
+    let mut mdat_header = Vec::with_capacity(16);
+    Header {
+        kind: b"mdat".into(),
+        size: Some(payload_len as usize),
+    }
+    .encode(&mut mdat_header)
+    .map_err(fail)?;
+    set_data_offsets(&mut moof, &traf_parts, fragment, mdat_header.len())?;
+    let mut head = Vec::new();
+    moof.encode(&mut head).map_err(fail)?;
+    head.extend_from_slice(&mdat_header);
+    out.push(head.into());
+    push_sample_data(out, fragment, &traf_parts);
+    Ok(())
+}
 
+fn rewrite_error(fragment: &Fragment, e: mp4_atom::Error) -> Error {
+    Error::bad_box(fragment.moof_offset, "moof", format!("cannot rewrite: {e}"))
+}
+
+/// The piece's `moof`: one `traf` per track, one `trun` per part, data
+/// offsets not yet known. With it, for each `traf`, the parts its `trun`s
+/// carry, in order.
+fn build_moof<'p>(
+    fragment: &Fragment,
+    piece: &'p Piece,
+    init: &Init,
+    sequence: u32,
+) -> (Moof, Vec<Vec<&'p Part>>) {
     let mut moof = Moof {
         mfhd: Mfhd {
             sequence_number: sequence,
         },
         traf: Vec::new(),
     };
-    let mut payload_len = 0u64;
-    // For each traf, the parts its truns carry, in order.
-    let mut traf_parts: Vec<Vec<&crate::capture::split::Part>> = Vec::new();
+    let mut traf_parts: Vec<Vec<&Part>> = Vec::new();
     for part in &piece.parts {
         let run = &fragment.runs[part.run];
         let samples = &fragment.samples[part.samples.clone()];
@@ -40,20 +71,7 @@ pub fn write_fragment(
             continue;
         };
         let track = &init.tracks[run.track];
-        let entries: Vec<TrunEntry> = samples
-            .iter()
-            .map(|s| TrunEntry {
-                duration: Some(s.duration),
-                size: Some(s.size),
-                flags: Some(s.flags),
-                cts: Some(s.cts),
-            })
-            .collect();
-        let trun = Trun {
-            data_offset: Some(0),
-            samples: entries.into(),
-        };
-        payload_len += samples.iter().map(|s| u64::from(s.size)).sum::<u64>();
+        let trun = trun_of(samples);
         match moof.traf.iter().position(|t| t.tfhd.track_id == track.id) {
             Some(t) => {
                 moof.traf[t].trun.push(trun);
@@ -61,7 +79,6 @@ pub fn write_fragment(
             }
             None => {
                 traf_parts.push(vec![part]);
-                let dts = first.dts;
                 moof.traf.push(Traf {
                     tfhd: Tfhd {
                         track_id: track.id,
@@ -70,7 +87,7 @@ pub fn write_fragment(
                         ..Default::default()
                     },
                     tfdt: Some(Tfdt {
-                        base_media_decode_time: dts,
+                        base_media_decode_time: first.dts,
                     }),
                     trun: vec![trun],
                     ..Default::default()
@@ -78,18 +95,40 @@ pub fn write_fragment(
             }
         }
     }
+    (moof, traf_parts)
+}
 
-    // The moof's size does not depend on the offsets' values: measure it,
-    // then fill them in.
+/// A `trun` with every sample's fields explicit.
+fn trun_of(samples: &[Sample]) -> Trun {
+    let entries: Vec<TrunEntry> = samples
+        .iter()
+        .map(|s| TrunEntry {
+            duration: Some(s.duration),
+            size: Some(s.size),
+            flags: Some(s.flags),
+            cts: Some(s.cts),
+        })
+        .collect();
+    Trun {
+        data_offset: Some(0),
+        samples: entries.into(),
+    }
+}
+
+/// Points each `trun` at its samples in the `mdat` that follows the `moof`.
+/// The `moof`'s size does not depend on the offsets' values: it is measured,
+/// then they are filled in.
+fn set_data_offsets(
+    moof: &mut Moof,
+    traf_parts: &[Vec<&Part>],
+    fragment: &Fragment,
+    mdat_header_len: usize,
+) -> Result<()> {
     let mut probe = Vec::new();
-    moof.encode(&mut probe).map_err(fail)?;
-    let mdat_header: u64 = if payload_len + 8 > u64::from(u32::MAX) {
-        16
-    } else {
-        8
-    };
-    let mut data_offset = probe.len() as u64 + mdat_header;
-    for (traf, parts) in moof.traf.iter_mut().zip(&traf_parts) {
+    moof.encode(&mut probe)
+        .map_err(|e| rewrite_error(fragment, e))?;
+    let mut data_offset = (probe.len() + mdat_header_len) as u64;
+    for (traf, parts) in moof.traf.iter_mut().zip(traf_parts) {
         for (trun, part) in traf.trun.iter_mut().zip(parts) {
             trun.data_offset = Some(i32::try_from(data_offset).map_err(|_| {
                 Error::bad_box(
@@ -101,17 +140,12 @@ pub fn write_fragment(
             data_offset += part_bytes(fragment, part);
         }
     }
-    let mut head = Vec::with_capacity(probe.len() + mdat_header as usize);
-    moof.encode(&mut head).map_err(fail)?;
-    if mdat_header == 8 {
-        head.extend_from_slice(&((payload_len + 8) as u32).to_be_bytes());
-        head.extend_from_slice(b"mdat");
-    } else {
-        head.extend_from_slice(&1u32.to_be_bytes());
-        head.extend_from_slice(b"mdat");
-        head.extend_from_slice(&(payload_len + 16).to_be_bytes());
-    }
-    out.push(head.into());
+    Ok(())
+}
+
+/// Appends the parts' sample bytes, in `trun` order, as slices of the
+/// capture's `mdat`.
+fn push_sample_data(out: &mut Vec<Bytes>, fragment: &Fragment, traf_parts: &[Vec<&Part>]) {
     for part in traf_parts.iter().flatten() {
         let samples = &fragment.samples[part.samples.clone()];
         let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
@@ -128,10 +162,9 @@ pub fn write_fragment(
             }
         }
     }
-    Ok(())
 }
 
-fn part_bytes(fragment: &Fragment, part: &crate::capture::split::Part) -> u64 {
+fn part_bytes(fragment: &Fragment, part: &Part) -> u64 {
     fragment.samples[part.samples.clone()]
         .iter()
         .map(|s| u64::from(s.size))

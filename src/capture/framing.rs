@@ -2,14 +2,15 @@
 //!
 //! Nothing here allocates what a header merely claims: a box's bytes are
 //! buffered only as they arrive, and a size past [`MAX_BOX`] is refused.
+//! [`read_header`] is the capture core's one reader of box headers.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::{Error, Result};
 
 /// The largest top-level box accepted: one fragment of even a 100 Mbps feed
 /// with 10 s GOPs stays far below this.
-pub const MAX_BOX: u64 = 1 << 30;
+pub(crate) const MAX_BOX: u64 = 1 << 30;
 
 /// How much of a box's claimed size is reserved ahead of its bytes: enough
 /// to grow a large `mdat` in one step, too little for a lie to matter.
@@ -37,7 +38,52 @@ impl RawBox {
     }
 }
 
-pub fn fourcc(kind: [u8; 4]) -> String {
+/// What a box header says: the box's kind, the header's own length (8, or
+/// 16 with a 64-bit size) and what it claims of the whole box's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BoxHeader {
+    pub kind: [u8; 4],
+    pub len: usize,
+    pub size: Claim,
+}
+
+/// A box header's size field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// The whole box's size, header included, as stated: it may be
+    /// impossible (smaller than the header) or huge.
+    Size(u64),
+    /// Size 0: the box runs to the end of the file.
+    ToEnd,
+    /// A 64-bit size whose bytes have not all arrived.
+    Pending,
+}
+
+/// Reads the box header at the start of `bytes`: `None` before its first 8
+/// bytes have arrived. The claim is reported, not judged, since each caller
+/// accepts different sizes and names a refused one in its own message
+/// (mp4-atom's `Header` refuses a size smaller than the header without
+/// saying what it was, and waits for a 64-bit size before giving the kind).
+pub(crate) fn read_header(bytes: &[u8]) -> Option<BoxHeader> {
+    let &[s0, s1, s2, s3, k0, k1, k2, k3] = bytes.get(..8)? else {
+        return None;
+    };
+    let (len, size) = match u32::from_be_bytes([s0, s1, s2, s3]) {
+        0 => (8, Claim::ToEnd),
+        1 => match bytes.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            Some(large) => (16, Claim::Size(u64::from_be_bytes(large))),
+            None => (16, Claim::Pending),
+        },
+        n => (8, Claim::Size(u64::from(n))),
+    };
+    Some(BoxHeader {
+        kind: [k0, k1, k2, k3],
+        len,
+        size,
+    })
+}
+
+pub(crate) fn fourcc(kind: [u8; 4]) -> String {
     if kind.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
         String::from_utf8_lossy(&kind).into_owned()
     } else {
@@ -77,9 +123,9 @@ pub struct Framer {
 
 /// How far a garbage prefix is searched for the capture's first box before
 /// the input is declared not an MP4.
-pub const PREFIX_SEARCH: u64 = 1 << 20;
+pub(crate) const PREFIX_SEARCH: u64 = 1 << 20;
 /// How far damaged data is searched for the next fragment before giving up.
-pub const RESYNC_SEARCH: u64 = 64 << 20;
+pub(crate) const RESYNC_SEARCH: u64 = 64 << 20;
 
 impl Framer {
     /// A framer for live captures: a damaged stretch is skipped to the next
@@ -130,11 +176,11 @@ impl Framer {
     }
 
     /// Capture offset of the first byte not yet returned as a box.
-    pub fn offset(&self) -> u64 {
+    pub(crate) fn offset(&self) -> u64 {
         self.offset
     }
 
-    pub fn buffered(&self) -> usize {
+    pub(crate) fn buffered(&self) -> usize {
         self.filled
     }
 
@@ -179,15 +225,19 @@ impl Framer {
     /// straddle the next read). Gives up with `cause` past the search limit.
     fn skip_to_candidate(&mut self, cause: Error) -> Result<bool> {
         let data = &self.buf[..self.filled];
+        // A candidate is judged on its first 16 bytes: a 32-bit header (as
+        // encoders write moof, ftyp and moov) and, for a moof, its first
+        // child's kind.
         let plausible = |p: usize| -> bool {
-            let Some(head) = data.get(p..p + 16) else {
+            let Some(head) = data.get(p..p + 16).and_then(read_header) else {
                 return false;
             };
-            let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-            let kind = &head[4..8];
-            let sized = (16..=MAX_BOX as u32).contains(&size);
+            let sized =
+                head.len == 8 && matches!(head.size, Claim::Size(s) if (16..=MAX_BOX).contains(&s));
+            let kind = &head.kind;
             if self.seen_any {
-                sized && kind == b"moof" && &head[12..16] == b"mfhd"
+                let child = data.get(p + 8..p + 16).and_then(read_header);
+                sized && kind == b"moof" && child.is_some_and(|c| &c.kind == b"mfhd")
             } else {
                 sized && (kind == b"ftyp" || kind == b"moov" || kind == b"styp")
             }
@@ -234,10 +284,10 @@ impl Framer {
             return None;
         }
         let have = self.filled as u64;
-        if have < 8 {
+        let Some(header) = read_header(&self.buf[..self.filled]) else {
             return Some(("box header".into(), self.offset, have, 8));
-        }
-        let kind = fourcc([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
+        };
+        let kind = fourcc(header.kind);
         let need = match self.peek_header() {
             Ok(Some((_, _, size))) => size,
             _ => have,
@@ -245,14 +295,13 @@ impl Framer {
         Some((kind, self.offset, have, need))
     }
 
+    /// The header of the box the buffer starts with, checked for a top-level
+    /// box a live capture can frame: (kind, header length, whole size).
     fn peek_header(&self) -> Result<Option<([u8; 4], usize, u64)>> {
-        if self.filled < 8 {
+        let Some(header) = read_header(&self.buf[..self.filled]) else {
             return Ok(None);
-        }
-        let mut head = &self.buf[..self.filled];
-        let size32 = head.get_u32();
-        let kind: [u8; 4] = [head[0], head[1], head[2], head[3]];
-        head.advance(4);
+        };
+        let kind = header.kind;
         if !TOP_LEVEL.contains(&&kind) {
             if !self.seen_any {
                 return Err(Error::NotMp4 {
@@ -266,21 +315,17 @@ impl Framer {
                 "not a top-level box of a fragmented MP4 (the stream is corrupt or misaligned)",
             ));
         }
-        let (header_len, size) =
-            match size32 {
-                0 => return Err(Error::bad_box(
+        let size =
+            match header.size {
+                Claim::Size(size) => size,
+                Claim::ToEnd => return Err(Error::bad_box(
                     self.offset,
                     fourcc(kind),
                     "size 0 (box runs to the end of the file) cannot be framed in a live capture",
                 )),
-                1 => {
-                    if head.len() < 8 {
-                        return Ok(None);
-                    }
-                    (16usize, head.get_u64())
-                }
-                n => (8usize, u64::from(n)),
+                Claim::Pending => return Ok(None),
             };
+        let header_len = header.len;
         if size < header_len as u64 {
             return Err(Error::bad_box(
                 self.offset,
@@ -308,6 +353,21 @@ mod tests {
         v.extend_from_slice(kind);
         v.extend_from_slice(body);
         v
+    }
+
+    #[test]
+    fn headers_are_read_with_32_and_64_bit_sizes_and_claims_kept() {
+        let h = |bytes: &[u8]| read_header(bytes).map(|h| (h.len, h.size));
+        let mdat = |size: u32| [&size.to_be_bytes()[..], b"mdat"].concat();
+        assert_eq!(h(&mdat(9)[..7]), None);
+        assert_eq!(read_header(&mdat(9)).map(|h| h.kind), Some(*b"mdat"));
+        assert_eq!(h(&mdat(9)), Some((8, Claim::Size(9))));
+        assert_eq!(h(&mdat(0)), Some((8, Claim::ToEnd)));
+        // Impossible sizes are reported for the caller to name.
+        assert_eq!(h(&mdat(3)), Some((8, Claim::Size(3))));
+        let large = [mdat(1), (1u64 << 32).to_be_bytes().to_vec()].concat();
+        assert_eq!(h(&large[..12]), Some((16, Claim::Pending)));
+        assert_eq!(h(&large), Some((16, Claim::Size(1 << 32))));
     }
 
     #[test]

@@ -29,13 +29,13 @@ pub struct Track {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<u16>,
     #[serde(skip)]
-    pub defaults: SampleDefaults,
+    pub(crate) defaults: SampleDefaults,
 }
 
 /// Per-track sample defaults from `trex`, the last resort when `tfhd` and
 /// `trun` leave a field out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SampleDefaults {
+pub(crate) struct SampleDefaults {
     pub description_index: u32,
     pub duration: u32,
     pub size: u32,
@@ -43,7 +43,7 @@ pub struct SampleDefaults {
 }
 
 #[derive(Debug, Clone)]
-pub struct Init {
+pub(crate) struct Init {
     /// `ftyp` + `moov` exactly as the encoder wrote them (an `ftyp` is made
     /// if the capture had none), so each asset's initialisation is the
     /// capture's own.
@@ -135,8 +135,8 @@ impl Init {
 
     /// An initialisation with only a track list, for pure tests of what
     /// depends on tracks alone.
-    #[doc(hidden)]
-    pub fn with_tracks(tracks: Vec<Track>) -> Init {
+    #[cfg(test)]
+    pub(crate) fn with_tracks(tracks: Vec<Track>) -> Init {
         Init {
             bytes: Bytes::new(),
             tracks,

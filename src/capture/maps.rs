@@ -21,11 +21,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::capture::framing::{read_header, Claim};
+
 /// The `uuid` extended type of the maps box.
-pub const MAPS_UUID: [u8; 16] = [
+pub(crate) const MAPS_UUID: [u8; 16] = [
     0x62, 0x61, 0x63, 0x6b, 0x73, 0x65, 0x74, 0x2d, 0x9c, 0x3e, 0x4a, 0x1f, 0x8d, 0x52, 0x6e, 0x01,
 ];
-pub const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 1;
 const FIXED: usize = 8 + 16 + 4 + 8 + 4 + 8 + 8 + 8 + 4;
 const ENTRY: usize = 32;
 
@@ -52,7 +54,7 @@ pub struct Maps {
 }
 
 impl Maps {
-    pub fn encoded_len(entries: usize) -> usize {
+    pub(crate) fn encoded_len(entries: usize) -> usize {
         FIXED + ENTRY * entries
     }
 
@@ -76,9 +78,11 @@ impl Maps {
         }
     }
 
-    /// Whether a whole top-level box (header included) is a maps box.
-    pub fn is_maps_box(bytes: &[u8]) -> bool {
-        bytes.len() >= 24 && &bytes[4..8] == b"uuid" && bytes[8..24] == MAPS_UUID
+    /// Whether a whole top-level box (header included) is a maps box: a
+    /// `uuid` box with a 32-bit size, as the layout above has it.
+    pub(crate) fn is_maps_box(bytes: &[u8]) -> bool {
+        read_header(bytes).is_some_and(|h| &h.kind == b"uuid" && h.len == 8)
+            && bytes.get(8..24) == Some(&MAPS_UUID[..])
     }
 
     /// Decodes a whole maps box, header included.
@@ -111,8 +115,10 @@ impl Maps {
         let duration = r.u64();
         let start_datastamp = r.u64();
         let count = r.u32() as usize;
-        let declared = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        if declared != bytes.len() || Self::encoded_len(count) != bytes.len() {
+        let declared = read_header(bytes).map(|h| h.size);
+        if declared != Some(Claim::Size(bytes.len() as u64))
+            || Self::encoded_len(count) != bytes.len()
+        {
             return Err(format!(
                 "maps box claims {count} entries but holds {} bytes of them",
                 bytes.len().saturating_sub(FIXED)

@@ -1,27 +1,31 @@
 //! The capture core: capture bytes in, finished assets out, no I/O.
 //!
 //! [`framing`] cuts the byte stream into top-level boxes (resynchronising past
-//! damage); [`init`] reads the tracks of a `moov` and [`fragment`] the samples
-//! of one `moof`+`mdat`, both decoding only what [`box_filter`] keeps of the
-//! box tree; [`timeline`] continues decode times across runs and mends clock
-//! jumps; [`split`] cuts fragments into pieces that start at key frames;
-//! [`fragment_writer`] writes each piece as one `moof`+`mdat`; [`stamps`]
-//! computes timestamps and datastamps; [`asset`] assembles the headers, the
-//! [`maps`] box and the fragments. [`segmenter`] is the state machine that
-//! ties them together: fed byte chunks, it returns finished assets and
-//! warnings, and the caller owns files, clocks and signals.
+//! damage) and holds the core's one box-header reader; [`init`] reads the
+//! tracks of a `moov` and `fragment` the samples of one `moof`+`mdat`, both
+//! decoding only what `box_filter` keeps of the box tree; `timeline`
+//! continues decode times across runs and mends clock jumps; `split` cuts
+//! fragments into pieces that start at key frames; `fragment_writer` writes
+//! each piece as one `moof`+`mdat`; [`stamps`] computes timestamps and
+//! datastamps; [`asset`] assembles the headers, the [`maps`] box and the
+//! fragments. [`segmenter`] is the state machine that ties them together:
+//! fed byte chunks, it returns finished assets and warnings, and the caller
+//! owns files, clocks and signals.
+//!
+//! Outside the crate, the segmenter, the framer, the maps box, tracks and
+//! finished assets are the interface; the rest is `pub(crate)`.
 
 pub mod asset;
-pub mod box_filter;
-pub mod fragment;
-pub mod fragment_writer;
+pub(crate) mod box_filter;
+pub(crate) mod fragment;
+pub(crate) mod fragment_writer;
 pub mod framing;
 pub mod init;
 pub mod maps;
 pub mod segmenter;
-pub mod split;
+pub(crate) mod split;
 pub mod stamps;
-pub mod timeline;
+pub(crate) mod timeline;
 
 #[cfg(test)]
 mod tests;

@@ -54,60 +54,83 @@ pub enum Event {
     Warning(String),
 }
 
+/// The state machine. Its state is grouped by how long it lives: the
+/// `Transmission` for the whole run, an `InitState` per `moov`, an
+/// `OpenAsset` per asset, and `Recovery` from damage to the next entry
+/// point.
 pub struct Segmenter {
     config: Config,
-    resume: Option<Resume>,
     framer: Framer,
+    run: Transmission,
+    /// `None` before the first `moov`.
+    init: Option<InitState>,
+    /// `None` until the first entry point, and between a cut and the next.
+    asset: Option<OpenAsset>,
+    recovery: Recovery,
+}
+
+/// What lives for the whole run, across initialisations and assets.
+struct Transmission {
+    /// Where the next initialisation's timeline goes on from: the caller's,
+    /// then the live edge at each new `moov`.
+    resume: Option<Resume>,
     /// The latest `ftyp`: it goes with the next `moov`.
     ftyp: Option<RawBox>,
-    init: Option<Init>,
-    moof: Option<RawBox>,
-    next_dts: Vec<Option<u64>>,
-    timeline: Timeline,
-    clock: Option<Clock>,
     datastamps: Datastamps,
-    asset: Option<AssetBuilder>,
-    /// Transmission time where the open asset's reference track ends.
-    asset_end: u64,
-    /// End of the last closed asset: where a new initialisation goes on from.
-    edge: u64,
-    last_entry: Option<u64>,
     next_sequence: u64,
     fragment_sequence: u32,
-    /// Samples dropped while waiting for a key frame to start from.
-    dropped: u64,
-    /// After damage, pieces are dropped until the next entry point.
-    need_entry: bool,
-    warned_tfdt: Vec<bool>,
-    failed: bool,
+    /// End of the last closed asset: where a new initialisation goes on from.
+    edge: u64,
     /// Capture offset just past the last box seen.
     consumed: u64,
+    /// An error stopped the input; what is left unread belongs to that
+    /// error, already reported.
+    failed: bool,
+}
+
+/// What one `moov` sets up; the next `moov` replaces all of it.
+struct InitState {
+    init: Init,
+    /// Transmission time of the reference track's presentation times.
+    clock: Clock,
+    timeline: Timeline,
+    /// Per track, the decode time after the last fragment, for a `traf`
+    /// without `tfdt`.
+    next_dts: Vec<Option<u64>>,
+    /// Per track, whether a missing `tfdt` was reported already.
+    warned_tfdt: Vec<bool>,
+    /// A `moof` waiting for its `mdat`.
+    moof: Option<RawBox>,
+    /// Transmission time of the last entry point: the next must follow it.
+    last_entry: Option<u64>,
+}
+
+/// The asset being assembled, from its first entry point to the next cut.
+struct OpenAsset {
+    builder: AssetBuilder,
+    /// Transmission time where its reference track ends so far.
+    end: u64,
+}
+
+/// Samples are dropped until an entry point: before the first one, and after
+/// damage, so no asset holds frames that cannot be decoded.
+#[derive(Debug, Default)]
+struct Recovery {
+    /// Damage was seen and no entry point has followed yet.
+    need_entry: bool,
+    /// Samples dropped while waiting for a key frame to start from.
+    dropped: u64,
 }
 
 impl Segmenter {
     pub fn new(config: Config, resume: Option<Resume>) -> Self {
         Segmenter {
             config,
-            resume,
             framer: Framer::resyncing(),
-            ftyp: None,
+            run: Transmission::new(resume),
             init: None,
-            moof: None,
-            next_dts: Vec::new(),
-            timeline: Timeline::new(0, None),
-            clock: None,
-            datastamps: Datastamps::starting_at(resume.map_or(0, |r| r.next_datastamp)),
             asset: None,
-            asset_end: 0,
-            edge: resume.map_or(0, |r| r.time_base),
-            last_entry: None,
-            next_sequence: resume.map_or(0, |r| r.next_sequence),
-            fragment_sequence: 0,
-            dropped: 0,
-            need_entry: false,
-            warned_tfdt: Vec::new(),
-            failed: false,
-            consumed: 0,
+            recovery: Recovery::default(),
         }
     }
 
@@ -117,7 +140,7 @@ impl Segmenter {
     pub fn push(&mut self, chunk: &[u8], now_us: u64, events: &mut Vec<Event>) -> Result<()> {
         self.framer.push(chunk);
         let result = self.drain(now_us, events);
-        self.failed |= result.is_err();
+        self.run.failed |= result.is_err();
         result
     }
 
@@ -132,7 +155,7 @@ impl Segmenter {
     /// straight from the input, which saves a copy of every byte).
     pub fn push_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
         let result = self.on_box(b, now_us, events);
-        self.failed |= result.is_err();
+        self.run.failed |= result.is_err();
         result
     }
 
@@ -158,15 +181,16 @@ impl Segmenter {
             have,
             need,
         });
-        let pending_moof = self.moof.take().map(|m| Error::Truncated {
+        let pending_moof = self.init.as_mut().and_then(|s| s.moof.take());
+        let pending_moof = pending_moof.map(|m| Error::Truncated {
             offset: m.offset,
             kind: "moof".into(),
             have: m.bytes.len() as u64,
             need: m.bytes.len() as u64 + 8,
         });
         // After an error the rest of the buffer is what failed, already reported.
-        let problem = unfinished.or(pending_moof).filter(|_| !self.failed);
-        match self.close_open_asset(None)? {
+        let problem = unfinished.or(pending_moof).filter(|_| !self.run.failed);
+        match self.close_open_asset()? {
             Some(asset) => events.push(Event::Asset(asset)),
             None => {
                 return Err(match problem {
@@ -178,7 +202,7 @@ impl Segmenter {
                     },
                     Some(p) => p,
                     None => Error::Empty {
-                        offset: self.consumed,
+                        offset: self.run.consumed,
                     },
                 })
             }
@@ -197,43 +221,43 @@ impl Segmenter {
     }
 
     fn on_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
-        self.consumed = b.offset + b.bytes.len() as u64;
+        self.run.consumed = b.offset + b.bytes.len() as u64;
         if let Some((at, count)) = b.skipped_before {
             events.push(Event::Warning(format!(
                 "{count} bytes of damaged data at byte {at} skipped; resynchronised at the {} at byte {}",
                 b.kind_str(),
                 b.offset
             )));
-            self.damaged();
+            self.recovery.damaged();
         }
         match &b.kind {
-            b"ftyp" => self.ftyp = Some(b),
+            b"ftyp" => self.run.ftyp = Some(b),
             b"moov" => self.on_moov(b, events)?,
             b"moof" => {
-                if self.init.is_none() {
+                let Some(state) = self.init.as_mut() else {
                     return Err(Error::MoofBeforeMoov { offset: b.offset });
-                }
-                if let Some(previous) = self.moof.replace(b) {
+                };
+                if let Some(previous) = state.moof.replace(b) {
                     events.push(Event::Warning(format!(
                         "moof at byte {}: no mdat follows it; fragment dropped",
                         previous.offset
                     )));
-                    self.damaged();
+                    self.recovery.damaged();
                 }
             }
-            b"mdat" => match self.moof.take() {
-                Some(moof) => self.on_fragment(&moof, &b, now_us, events)?,
-                None if self.init.is_none() => {
+            b"mdat" => match self.init.as_mut().map(|s| s.moof.take()) {
+                Some(Some(moof)) => self.on_fragment(&moof, &b, now_us, events)?,
+                Some(None) => events.push(Event::Warning(format!(
+                    "mdat at byte {}: no moof before it; skipped",
+                    b.offset
+                ))),
+                None => {
                     return Err(Error::bad_box(
                         b.offset,
                         "mdat",
                         "media data before any moov: not a fragmented capture",
                     ))
                 }
-                None => events.push(Event::Warning(format!(
-                    "mdat at byte {}: no moof before it; skipped",
-                    b.offset
-                ))),
             },
             // sidx/styp/free/mfra/prft/emsg describe the input's layout or
             // are not carried yet; the assets have their own layout.
@@ -242,55 +266,39 @@ impl Segmenter {
         Ok(())
     }
 
-    /// Something was lost: what depends on it is dropped up to the next key
-    /// frame, so no asset holds frames that cannot be decoded.
-    fn damaged(&mut self) {
-        self.need_entry = true;
-    }
-
     fn on_moov(&mut self, b: RawBox, events: &mut Vec<Event>) -> Result<()> {
-        if let Some(init) = &self.init {
-            if init.same_moov(&b) {
+        if let Some(state) = &self.init {
+            if state.init.same_moov(&b) {
                 return Ok(());
             }
-            // An encoder restart with new parameters: the open asset ends
-            // here and the transmission goes on under the new initialisation.
-            if let Some(asset) = self.close_open_asset(None)? {
-                events.push(Event::Asset(asset));
-            }
-            events.push(Event::Warning(format!(
-                "moov at byte {}: a new initialisation (encoder restart or new parameters); the next asset starts with it",
-                b.offset
-            )));
-            let timescale = self.clock.as_ref().map_or(1, |c| c.timescale);
-            self.resume = Some(Resume {
-                next_sequence: self.next_sequence,
-                time_base: self.edge,
-                next_datastamp: self.datastamps.next(),
-                timescale,
-            });
-            self.moof = None;
-            self.last_entry = None;
+            self.restart(&b, events)?;
         }
-        let init = Init::parse(self.ftyp.as_ref(), &b)?;
-        let reference = &init.tracks[init.reference()];
-        let timescale = self.resume.map_or(reference.timescale, |r| r.timescale);
-        self.clock = Some(Clock::new(
-            timescale,
-            reference.timescale,
-            self.resume.map_or(0, |r| r.time_base),
-        ));
-        self.next_dts = vec![None; init.tracks.len()];
-        self.timeline = Timeline::new(
-            init.tracks.len(),
-            self.resume.map(|r| (r.time_base, r.timescale)),
-        );
-        self.warned_tfdt = vec![false; init.tracks.len()];
+        let state = InitState::new(self.run.ftyp.as_ref(), &b, self.run.resume)?;
         events.push(Event::Started {
-            tracks: init.tracks.clone(),
-            timescale,
+            tracks: state.init.tracks.clone(),
+            timescale: state.clock.timescale,
         });
-        self.init = Some(init);
+        self.init = Some(state);
+        Ok(())
+    }
+
+    /// A new `moov` (an encoder restart or new parameters): the open asset
+    /// ends here and the transmission goes on from the live edge under the
+    /// new initialisation.
+    fn restart(&mut self, moov: &RawBox, events: &mut Vec<Event>) -> Result<()> {
+        if let Some(asset) = self.close_open_asset()? {
+            events.push(Event::Asset(asset));
+        }
+        events.push(Event::Warning(format!(
+            "moov at byte {}: a new initialisation (encoder restart or new parameters); the next asset starts with it",
+            moov.offset
+        )));
+        if let Some(state) = self.init.as_mut() {
+            self.run.resume = Some(self.run.resume_point(state.clock.timescale));
+            // What waited on the old initialisation goes with it.
+            state.moof = None;
+            state.last_entry = None;
+        }
         Ok(())
     }
 
@@ -301,144 +309,120 @@ impl Segmenter {
         now_us: u64,
         events: &mut Vec<Event>,
     ) -> Result<()> {
-        let Some(init) = self.init.take() else {
+        // Out of `self` while the pieces go into the open asset.
+        let Some(mut state) = self.init.take() else {
             return Err(Error::MoofBeforeMoov {
                 offset: moof.offset,
             });
         };
-        let mut warnings = Vec::new();
-        let result = fragment::parse(&init, moof, mdat, &mut self.next_dts).and_then(|mut f| {
-            self.timeline.normalise(&init, &mut f, &mut warnings)?;
-            Ok(f)
-        });
-        let result = match result {
-            Ok(f) => {
-                for &t in &f.without_tfdt {
-                    if !std::mem::replace(&mut self.warned_tfdt[t], true) {
-                        warnings.push(format!(
-                            "moof at byte {}: track {} has no tfdt; its decode times go on from the previous fragment",
-                            f.moof_offset, init.tracks[t].id
-                        ));
-                    }
-                }
-                events.extend(warnings.into_iter().map(Event::Warning));
-                self.on_pieces(&init, &f, now_us, events)
-            }
+        let result = match state.read_fragment(moof, mdat, events) {
+            Ok(f) => self.on_pieces(&mut state, &f, now_us, events),
             // A fragment that cannot be read is dropped, not the transmission.
             Err(e) if e.is_bad_input() => {
                 events.push(Event::Warning(format!("{e}; fragment dropped")));
-                self.damaged();
+                self.recovery.damaged();
                 Ok(())
             }
             Err(e) => Err(e),
         };
-        self.init = Some(init);
+        self.init = Some(state);
         result
     }
 
+    /// Cuts the fragment at its key frames and adds each piece to the open
+    /// asset, closing it and opening the next at an entry point due a cut.
     fn on_pieces(
         &mut self,
-        init: &Init,
+        state: &mut InitState,
         fragment: &Fragment,
         now_us: u64,
         events: &mut Vec<Event>,
     ) -> Result<()> {
-        let reference = init.reference();
-        for piece in split(fragment, init) {
-            let Some(clock) = self.clock.as_mut() else {
-                return Err(Error::MoofBeforeMoov {
-                    offset: fragment.moof_offset,
-                });
-            };
-            let mut entry_ts = piece
-                .entry
-                .map(|i| clock.timestamp(fragment.samples[i].pts()));
-            // Entry points must strictly follow each other in time.
-            if let (Some(ts), Some(last)) = (entry_ts, self.last_entry) {
-                if ts <= last {
-                    events.push(Event::Warning(format!(
-                        "moof at byte {}: a key frame at or before the previous one in time; not an entry point",
-                        fragment.moof_offset
-                    )));
-                    entry_ts = None;
-                }
-            }
+        for piece in split(fragment, &state.init) {
+            let entry_ts = state.entry_point(fragment, &piece, events);
             if let Some(ts) = entry_ts {
-                self.need_entry = false;
-                if self.should_cut(ts) {
-                    if let Some(asset) = self.close_asset(init, Some(ts))? {
-                        events.push(Event::Asset(asset));
-                    }
-                }
-                if self.asset.is_none() {
-                    if self.dropped > 0 {
-                        events.push(Event::Warning(format!(
-                            "{} samples without a key frame to start from were dropped",
-                            self.dropped
-                        )));
-                        self.dropped = 0;
-                    }
-                    self.asset = Some(AssetBuilder::new(
-                        self.next_sequence,
-                        ts,
-                        self.datastamps.next(),
-                    ));
-                    self.next_sequence += 1;
-                    self.asset_end = ts;
-                }
-                self.last_entry = Some(ts);
+                self.at_entry_point(state, ts, events)?;
             }
-            let asset = match self.asset.as_mut() {
-                Some(asset) if !self.need_entry => asset,
-                _ => {
-                    self.dropped += piece_samples(&piece) as u64;
-                    continue;
-                }
-            };
-            self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
-            let sequence = self.fragment_sequence;
-            let len = asset.add_fragment(entry_ts.map(|ts| (ts, now_us)), |out| {
-                write_fragment(out, fragment, &piece, init, sequence)
-            })?;
-            self.datastamps.stamp(len);
-
-            // Where the reference track's presentation ends so far.
-            let end = piece
-                .parts
-                .iter()
-                .filter(|p| fragment.runs[p.run].track == reference)
-                .flat_map(|p| &fragment.samples[p.samples.clone()])
-                .map(|s| s.pts() + i128::from(s.duration))
-                .max();
-            if let (Some(end), Some(clock)) = (end, self.clock.as_mut()) {
-                if clock.started() {
-                    self.asset_end = self.asset_end.max(clock.timestamp(end));
-                }
+            if self.recovery.need_entry || self.asset.is_none() {
+                self.recovery.dropped += piece_samples(&piece) as u64;
+                continue;
             }
+            self.add_piece(state, fragment, &piece, entry_ts.map(|ts| (ts, now_us)))?;
         }
         Ok(())
     }
 
-    fn should_cut(&self, entry_ts: u64) -> bool {
+    /// An entry point at transmission time `ts`: the end of recovery, a cut
+    /// if one is due, and the start of an asset if none is open.
+    fn at_entry_point(
+        &mut self,
+        state: &mut InitState,
+        ts: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        self.recovery.need_entry = false;
+        if self.should_cut(state, ts) {
+            if let Some(asset) = self.close_asset(state, Some(ts))? {
+                events.push(Event::Asset(asset));
+            }
+        }
+        if self.asset.is_none() {
+            if self.recovery.dropped > 0 {
+                events.push(Event::Warning(format!(
+                    "{} samples without a key frame to start from were dropped",
+                    std::mem::take(&mut self.recovery.dropped)
+                )));
+            }
+            self.asset = Some(self.run.open_asset(ts));
+        }
+        state.last_entry = Some(ts);
+        Ok(())
+    }
+
+    /// Writes `piece` into the open asset as one fragment; `entry` marks it
+    /// as an entry point: (timestamp, wall-clock receive time).
+    fn add_piece(
+        &mut self,
+        state: &mut InitState,
+        fragment: &Fragment,
+        piece: &Piece,
+        entry: Option<(u64, u64)>,
+    ) -> Result<()> {
+        let Some(asset) = self.asset.as_mut() else {
+            return Ok(());
+        };
+        self.run.fragment_sequence = self.run.fragment_sequence.wrapping_add(1);
+        let sequence = self.run.fragment_sequence;
+        let len = asset.builder.add_fragment(entry, |out| {
+            write_fragment(out, fragment, piece, &state.init, sequence)
+        })?;
+        self.run.datastamps.stamp(len);
+        let end = reference_end(fragment, piece, state.init.reference());
+        if let Some(end) = end.filter(|_| state.clock.started()) {
+            asset.end = asset.end.max(state.clock.timestamp(end));
+        }
+        Ok(())
+    }
+
+    fn should_cut(&self, state: &InitState, entry_ts: u64) -> bool {
         let Some(asset) = &self.asset else {
             return false;
         };
-        let timescale = self.clock.as_ref().map_or(1, |c| c.timescale);
-        let interval = rescale(self.config.interval_us, 1_000_000, timescale);
-        entry_ts >= asset.start.saturating_add(interval)
+        let interval = rescale(self.config.interval_us, 1_000_000, state.clock.timescale);
+        entry_ts >= asset.builder.start.saturating_add(interval)
             || self
                 .config
                 .size
-                .is_some_and(|size| asset.body_len() >= size)
+                .is_some_and(|size| asset.builder.body_len() >= size)
     }
 
     /// Finishes the open asset under the current initialisation.
-    fn close_open_asset(&mut self, next_start: Option<u64>) -> Result<Option<FinishedAsset>> {
-        let Some(init) = self.init.take() else {
+    fn close_open_asset(&mut self) -> Result<Option<FinishedAsset>> {
+        let Some(state) = self.init.take() else {
             return Ok(None);
         };
-        let closed = self.close_asset(&init, next_start);
-        self.init = Some(init);
+        let closed = self.close_asset(&state, None);
+        self.init = Some(state);
         closed
     }
 
@@ -446,18 +430,144 @@ impl Segmenter {
     /// reference track ends if none follows.
     fn close_asset(
         &mut self,
-        init: &Init,
+        state: &InitState,
         next_start: Option<u64>,
     ) -> Result<Option<FinishedAsset>> {
-        let (Some(asset), Some(clock)) = (self.asset.take(), &self.clock) else {
+        let Some(asset) = self.asset.take() else {
             return Ok(None);
         };
-        let end = next_start.unwrap_or(self.asset_end);
-        self.edge = end;
-        asset.finish(init, clock.timescale, end).map(Some)
+        let end = next_start.unwrap_or(asset.end);
+        self.run.edge = end;
+        asset
+            .builder
+            .finish(&state.init, state.clock.timescale, end)
+            .map(Some)
+    }
+}
+
+impl Transmission {
+    fn new(resume: Option<Resume>) -> Self {
+        Transmission {
+            resume,
+            ftyp: None,
+            datastamps: Datastamps::starting_at(resume.map_or(0, |r| r.next_datastamp)),
+            next_sequence: resume.map_or(0, |r| r.next_sequence),
+            fragment_sequence: 0,
+            edge: resume.map_or(0, |r| r.time_base),
+            consumed: 0,
+            failed: false,
+        }
+    }
+
+    /// Where the transmission stands now, in transmission time of
+    /// `timescale`: what a new initialisation goes on from.
+    fn resume_point(&self, timescale: u32) -> Resume {
+        Resume {
+            next_sequence: self.next_sequence,
+            time_base: self.edge,
+            next_datastamp: self.datastamps.next(),
+            timescale,
+        }
+    }
+
+    /// Opens the next asset at the entry point at transmission time `start`.
+    fn open_asset(&mut self, start: u64) -> OpenAsset {
+        let builder = AssetBuilder::new(self.next_sequence, start, self.datastamps.next());
+        self.next_sequence += 1;
+        OpenAsset {
+            builder,
+            end: start,
+        }
+    }
+}
+
+impl InitState {
+    /// Reads a `moov` (with the `ftyp` before it); a continued transmission
+    /// goes on from `resume`, in its timescale.
+    fn new(ftyp: Option<&RawBox>, moov: &RawBox, resume: Option<Resume>) -> Result<Self> {
+        let init = Init::parse(ftyp, moov)?;
+        let reference = &init.tracks[init.reference()];
+        let timescale = resume.map_or(reference.timescale, |r| r.timescale);
+        let clock = Clock::new(
+            timescale,
+            reference.timescale,
+            resume.map_or(0, |r| r.time_base),
+        );
+        let tracks = init.tracks.len();
+        Ok(InitState {
+            clock,
+            timeline: Timeline::new(tracks, resume.map(|r| (r.time_base, r.timescale))),
+            next_dts: vec![None; tracks],
+            warned_tfdt: vec![false; tracks],
+            moof: None,
+            last_entry: None,
+            init,
+        })
+    }
+
+    /// Resolves `moof` + `mdat` onto the transmission's timeline. Its
+    /// warnings go to `events` only if it can be read.
+    fn read_fragment(
+        &mut self,
+        moof: &RawBox,
+        mdat: &RawBox,
+        events: &mut Vec<Event>,
+    ) -> Result<Fragment> {
+        let mut f = fragment::parse(&self.init, moof, mdat, &mut self.next_dts)?;
+        let mut warnings = Vec::new();
+        self.timeline.normalise(&self.init, &mut f, &mut warnings)?;
+        for &t in &f.without_tfdt {
+            if !std::mem::replace(&mut self.warned_tfdt[t], true) {
+                warnings.push(format!(
+                    "moof at byte {}: track {} has no tfdt; its decode times go on from the previous fragment",
+                    f.moof_offset, self.init.tracks[t].id
+                ));
+            }
+        }
+        events.extend(warnings.into_iter().map(Event::Warning));
+        Ok(f)
+    }
+
+    /// The transmission time `piece` is an entry point at, if it is one.
+    /// Entry points must strictly follow each other in time.
+    fn entry_point(
+        &mut self,
+        fragment: &Fragment,
+        piece: &Piece,
+        events: &mut Vec<Event>,
+    ) -> Option<u64> {
+        let ts = self.clock.timestamp(fragment.samples[piece.entry?].pts());
+        if self.last_entry.is_some_and(|last| ts <= last) {
+            events.push(Event::Warning(format!(
+                "moof at byte {}: a key frame at or before the previous one in time; not an entry point",
+                fragment.moof_offset
+            )));
+            return None;
+        }
+        Some(ts)
+    }
+}
+
+impl Recovery {
+    /// Something was lost: what depends on it is dropped up to the next key
+    /// frame.
+    fn damaged(&mut self) {
+        self.need_entry = true;
     }
 }
 
 fn piece_samples(piece: &Piece) -> usize {
     piece.parts.iter().map(|p| p.samples.len()).sum()
+}
+
+/// Where the reference track's presentation ends in `piece`, in its own
+/// ticks.
+fn reference_end(fragment: &Fragment, piece: &Piece, reference: usize) -> Option<i128> {
+    piece
+        .parts
+        .iter()
+        .filter(|p| fragment.runs[p.run].track == reference)
+        .flat_map(|p| &fragment.samples[p.samples.clone()])
+        .map(|s| s.pts() + i128::from(s.duration))
+        .max()
 }

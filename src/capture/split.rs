@@ -29,44 +29,14 @@ pub struct Piece {
 /// feed already cut at key frames passes through unchanged. Without video,
 /// a fragment is one piece and an entry point if it carries the reference
 /// track.
-pub fn split(fragment: &Fragment, init: &Init) -> Vec<Piece> {
+pub(crate) fn split(fragment: &Fragment, init: &Init) -> Vec<Piece> {
     let reference = init.reference();
-    let ref_samples = fragment
-        .runs
-        .iter()
-        .filter(|r| r.track == reference)
-        .flat_map(|r| r.samples.clone());
-
     if init.tracks[reference].kind != TrackKind::Video {
-        let entry = ref_samples.clone().next();
-        let parts = fragment
-            .runs
-            .iter()
-            .enumerate()
-            .map(|(run, r)| Part {
-                run,
-                samples: r.samples.clone(),
-            })
-            .collect();
-        return vec![Piece { entry, parts }];
+        return vec![whole(fragment, reference)];
     }
-
-    // Boundaries in the reference timescale; `None` opens the fragment.
-    let mut boundaries: Vec<(Option<u64>, Option<usize>)> = Vec::new();
-    for (n, i) in ref_samples.enumerate() {
-        let sample = &fragment.samples[i];
-        if n == 0 {
-            boundaries.push((None, sample.is_sync().then_some(i)));
-        } else if sample.is_sync() {
-            boundaries.push((Some(sample.dts), Some(i)));
-        }
-    }
-    if boundaries.is_empty() {
-        boundaries.push((None, None));
-    }
-
-    let ref_scale = u128::from(init.tracks[reference].timescale);
-    let mut pieces: Vec<Piece> = boundaries
+    let cuts = Cuts::of(fragment, reference, init.tracks[reference].timescale);
+    let mut pieces: Vec<Piece> = cuts
+        .at
         .iter()
         .map(|&(_, entry)| Piece {
             entry,
@@ -74,55 +44,127 @@ pub fn split(fragment: &Fragment, init: &Init) -> Vec<Piece> {
         })
         .collect();
     for (run_index, run) in fragment.runs.iter().enumerate() {
-        if run.samples.is_empty() {
-            continue;
-        }
-        let scale = u128::from(init.tracks[run.track].timescale);
-        let by_time = |dts: u64| {
-            boundaries
-                .iter()
-                .rposition(|(cut, _)| match cut {
-                    None => true,
-                    // dts / scale >= cut / ref_scale, without rounding.
-                    Some(cut) => u128::from(dts) * ref_scale >= u128::from(*cut) * scale,
-                })
-                .unwrap_or(0)
-        };
-        // The reference track goes by decode order, so a key frame opens its
-        // piece even where decode times repeat.
-        let by_order = |i: usize| {
-            boundaries
-                .iter()
-                .rposition(|(_, entry)| entry.is_none_or(|e| e <= i))
-                .unwrap_or(0)
-        };
+        let scale = init.tracks[run.track].timescale;
         let piece_of = |i: usize| {
             if run.track == reference {
-                by_order(i)
+                cuts.by_order(i)
             } else {
-                by_time(fragment.samples[i].dts)
+                cuts.by_time(fragment.samples[i].dts, scale)
             }
         };
-        let mut start = run.samples.start;
-        let mut current = piece_of(start);
-        for i in run.samples.clone().skip(1) {
-            let p = piece_of(i);
-            if p != current {
-                pieces[current].parts.push(Part {
-                    run: run_index,
-                    samples: start..i,
-                });
-                start = i;
-                current = p;
-            }
-        }
-        pieces[current].parts.push(Part {
-            run: run_index,
-            samples: start..run.samples.end,
-        });
+        distribute(&mut pieces, run_index, run.samples.clone(), piece_of);
     }
     pieces.retain(|p| !p.parts.is_empty());
     pieces
+}
+
+/// The reference track's samples, in decode order.
+fn reference_samples(fragment: &Fragment, reference: usize) -> impl Iterator<Item = usize> + '_ {
+    fragment
+        .runs
+        .iter()
+        .filter(move |r| r.track == reference)
+        .flat_map(|r| r.samples.clone())
+}
+
+/// A fragment as one piece, an entry point at its first reference sample.
+fn whole(fragment: &Fragment, reference: usize) -> Piece {
+    let parts = fragment
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(run, r)| Part {
+            run,
+            samples: r.samples.clone(),
+        })
+        .collect();
+    Piece {
+        entry: reference_samples(fragment, reference).next(),
+        parts,
+    }
+}
+
+/// Where the pieces of a fragment with a video reference track begin.
+struct Cuts {
+    /// Per piece: the reference decode time it begins at (`None`: the
+    /// fragment's start) and the key frame it is an entry point at.
+    at: Vec<(Option<u64>, Option<usize>)>,
+    /// The reference track's timescale.
+    scale: u128,
+}
+
+impl Cuts {
+    fn of(fragment: &Fragment, reference: usize, timescale: u32) -> Cuts {
+        let mut at = Vec::new();
+        for (n, i) in reference_samples(fragment, reference).enumerate() {
+            let sample = &fragment.samples[i];
+            if n == 0 {
+                at.push((None, sample.is_sync().then_some(i)));
+            } else if sample.is_sync() {
+                at.push((Some(sample.dts), Some(i)));
+            }
+        }
+        if at.is_empty() {
+            at.push((None, None));
+        }
+        Cuts {
+            at,
+            scale: u128::from(timescale),
+        }
+    }
+
+    /// The piece of a sample of another track, decoded at `dts` in
+    /// `timescale`: the last whose cut it does not precede.
+    fn by_time(&self, dts: u64, timescale: u32) -> usize {
+        let scale = u128::from(timescale);
+        self.at
+            .iter()
+            .rposition(|(cut, _)| match cut {
+                None => true,
+                // dts / scale >= cut / self.scale, without rounding.
+                Some(cut) => u128::from(dts) * self.scale >= u128::from(*cut) * scale,
+            })
+            .unwrap_or(0)
+    }
+
+    /// The piece of the reference track's sample `i`, by decode order, so a
+    /// key frame opens its piece even where decode times repeat.
+    fn by_order(&self, i: usize) -> usize {
+        self.at
+            .iter()
+            .rposition(|(_, entry)| entry.is_none_or(|e| e <= i))
+            .unwrap_or(0)
+    }
+}
+
+/// Adds the samples of run `run` to their pieces, as stretches of
+/// consecutive samples that go to the same piece.
+fn distribute(
+    pieces: &mut [Piece],
+    run: usize,
+    samples: Range<usize>,
+    piece_of: impl Fn(usize) -> usize,
+) {
+    if samples.is_empty() {
+        return;
+    }
+    let mut start = samples.start;
+    let mut current = piece_of(start);
+    for i in samples.clone().skip(1) {
+        let p = piece_of(i);
+        if p != current {
+            pieces[current].parts.push(Part {
+                run,
+                samples: start..i,
+            });
+            start = i;
+            current = p;
+        }
+    }
+    pieces[current].parts.push(Part {
+        run,
+        samples: start..samples.end,
+    });
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub fn rescale(value: u64, from: u32, to: u32) -> u64 {
 /// the transmission's first entry point is at `base` (0 for a new
 /// transmission, the live edge for a continued one).
 #[derive(Debug, Clone)]
-pub struct Clock {
+pub(crate) struct Clock {
     /// Ticks per second of transmission time.
     pub timescale: u32,
     reference_timescale: u32,
@@ -48,7 +48,7 @@ impl Clock {
 /// The running count of emitted fragment bytes: the datastamp of whatever
 /// fragment comes next.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Datastamps {
+pub(crate) struct Datastamps {
     next: u64,
 }
 

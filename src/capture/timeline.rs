@@ -81,7 +81,7 @@ impl Timeline {
                     )
                 })?;
             }
-            if let Some(last) = fragment.samples[run.samples.clone()].last() {
+            if let Some(last) = fragment.run_samples(run).last() {
                 let raw_end =
                     (i128::from(last.dts) - i128::from(shift) + i128::from(last.duration)).max(0);
                 self.expected[t] = u64::try_from(raw_end).ok();
