@@ -7,6 +7,7 @@
 mod assets;
 pub mod audience_log;
 mod cache;
+pub mod client_id;
 mod params;
 mod playlist_routes;
 
@@ -24,6 +25,7 @@ use axum::Router;
 use serde::Serialize;
 use tower_http::cors::CorsLayer;
 
+use crate::http::cmcd::Cmcd;
 use crate::http::serve::audience_log::{region_of, AudienceLog};
 use crate::stream::reader::Stream;
 use crate::{Error, Result};
@@ -56,7 +58,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn saw(&self, client: &str, headers: &HeaderMap, addr: SocketAddr) {
-        lock(&self.audience).seen(client, &region(headers, addr), now_us());
+        lock(&self.audience).seen(client, &region(headers, addr), &Cmcd::default(), now_us());
     }
 
     fn stream(&self) -> std::result::Result<Arc<Stream>, String> {
@@ -87,7 +89,7 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
     } = config;
     let state = Arc::new(Shared {
         dir: dir.clone(),
-        audience: Mutex::new(AudienceLog::new(30_000_000)),
+        audience: Mutex::new(AudienceLog::new(30_000_000, 100_000)),
         stream: Mutex::new(None),
         cache: Mutex::new(RecentAssets::new(cache_bytes)),
     });
