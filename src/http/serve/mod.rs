@@ -8,19 +8,23 @@ mod assets;
 pub mod audience_log;
 mod cache;
 pub mod client_id;
+pub mod delivery;
 mod params;
 mod playlist_routes;
 
 pub use params::Params;
 
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use axum::extract::connect_info::Connected;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::IncomingStream;
 use axum::Router;
 use serde::Serialize;
 use tower_http::cors::CorsLayer;
@@ -50,6 +54,23 @@ struct Shared {
 }
 
 type AppState = Arc<Shared>;
+
+/// Who a request came from: the peer's address, and the connection's
+/// socket, whose `TCP_INFO` says what the peer acknowledged.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub fd: RawFd,
+}
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Peer {
+            addr: *stream.remote_addr(),
+            fd: stream.io().as_raw_fd(),
+        }
+    }
+}
 
 /// A panic elsewhere must not take the server's bookkeeping down with it.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -106,13 +127,10 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         .map_err(|e| Error::Network(format!("cannot listen on {listen}: {e}")))?;
     let local = listener.local_addr().map_err(Error::io(dir.clone()))?;
     ready(local);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await
-    .map_err(Error::io(dir))
+    axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(Error::io(dir))
 }
 
 async fn shutdown() {

@@ -1,14 +1,12 @@
 //! What a client asks before it plays: its backset parameters (from the
 //! policy's `advise`, fed the audience log) and `locate` over HTTP.
 
-use std::net::SocketAddr;
-
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{client_of, json, lock, not_found, now_us, unavailable, AppState, Shared};
+use super::{client_of, json, lock, not_found, now_us, unavailable, AppState, Peer, Shared};
 use crate::policy::advise::{advise, Audience};
 use crate::policy::Advice;
 use crate::stream::locate::{Answer, Target};
@@ -77,7 +75,7 @@ pub struct ClientQuery {
 
 pub async fn params(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer { addr, .. }): ConnectInfo<Peer>,
     Query(q): Query<ClientQuery>,
     headers: HeaderMap,
 ) -> Response {

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::params::advice_for;
-use super::{client_of, unavailable, AppState, Shared};
+use super::{client_of, unavailable, AppState, Peer, Shared};
 use crate::http::playlists::{self, Listing};
 
 fn listing_response(
@@ -48,7 +48,7 @@ fn listing_response(
 
 pub async fn hls(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer { addr, .. }): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> Response {
     listing_response(
@@ -62,7 +62,7 @@ pub async fn hls(
 
 pub async fn dash(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer { addr, .. }): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> Response {
     listing_response(
