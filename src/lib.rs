@@ -6,7 +6,7 @@
 //!   pieces at key frames → finished assets with their maps;
 //! - [`stream`]: the stream directory, published atomically and read by
 //!   `locate`, `verify` and the server;
-//! - [`http`]: playlists, the server and the client;
+//! - [`http`]: the server and the client;
 //! - [`policy`]: what backset each viewer is advised and draws.
 
 pub mod capture;

@@ -1,5 +1,6 @@
-//! The shell around the segmenter: reads the capture, feeds the core,
-//! publishes what it returns, and stops cleanly on SIGINT/SIGTERM.
+//! The shell around the segmenter: reads the capture, feeds the core, hands
+//! what it returns to the library's publisher with the wall-clock time,
+//! prints what happened, and stops cleanly on SIGINT/SIGTERM.
 
 use std::fs::File;
 use std::io::Read;
@@ -11,39 +12,30 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use backset::capture::framing::{Framer, RawBox};
 use backset::capture::segmenter::{Config, Event, Segmenter};
-use backset::stream::descriptor::{self, Descriptor};
-use backset::stream::naming::Naming;
-use backset::stream::retention::Retention;
-use backset::stream::store::{self, OutDir, INDEX_FILE};
+use backset::stream::index::Record;
+use backset::stream::publisher::{self, Note, Publisher};
 use backset::units::{parse_duration_us, parse_size};
 
 use super::SegmentArgs;
+
+/// What was left of an unfinished box at the end of input: its type, its
+/// offset, the bytes that came and the size it declared.
+type Tail = Option<(String, u64, u64, u64)>;
 
 /// What the reader thread hands the segmenter: the whole boxes one read
 /// completed, so the threads meet once per read, not once per box.
 enum Input {
     Boxes(Vec<RawBox>),
     /// End of input, with what was left of an unfinished box.
-    End(Option<(String, u64, u64, u64)>),
+    End(Tail),
     Bad(backset::Error),
     Failed(std::io::Error),
 }
 
 pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
-    let config = Config {
-        interval_us: parse_duration_us(&args.interval)?,
-        size: args.size.as_deref().map(parse_size).transpose()?,
-    };
-    if config.interval_us == 0 && config.size.is_none() {
-        return Err(backset::Error::Usage("--interval 0 needs --size".into()).into());
-    }
-    let keep_us = args.keep.as_deref().map(parse_duration_us).transpose()?;
-    let naming = Naming::new(&args.prefix);
-    let (out, resume) = OutDir::open(&args.outdir, naming.clone(), args.new, args.fsync)?;
-    let previous = match resume {
-        Some(_) => store::read_descriptor(&args.outdir)?,
-        None => None,
-    };
+    let config = publisher_config(&args)?;
+    let cut = config.cut;
+    let (publisher, resume) = Publisher::open(config, now_us())?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -57,207 +49,130 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     std::thread::spawn(move || read_into(input, tx));
 
     let mut shell = Shell {
-        out,
-        playlists: (args.hls, args.dash),
+        segmenter: Segmenter::new(cut, resume),
+        publisher,
         quiet: args.quiet,
-        descriptor: Descriptor {
-            version: descriptor::VERSION,
-            prefix: naming.prefix.clone(),
-            pattern: naming.pattern(),
-            index: INDEX_FILE.into(),
-            timescale: 0,
-            interval_us: config.interval_us,
-            size: config.size,
-            tracks: Vec::new(),
-            first_sequence: previous.as_ref().map_or(0, |d| d.first_sequence),
-            keep_us,
-            keep_assets: args.keep_assets,
-            started_us: previous.as_ref().map_or_else(now_us, |d| d.started_us),
-            ended: false,
-            ended_us: None,
-        },
-        published: 0,
-        retention: None,
+        events: Vec::new(),
+        notes: Vec::new(),
     };
-    let mut segmenter = Segmenter::new(config, resume);
-    let mut failure: Option<anyhow::Error> = None;
-    let mut events = Vec::new();
-    let mut tail = None;
-    loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Input::Boxes(boxes)) => {
-                let now = now_us();
-                let mut pushed = Ok(());
-                for b in boxes {
-                    pushed = segmenter.push_box(b, now, &mut events);
-                    shell.handle(&mut events)?;
-                    if pushed.is_err() {
-                        break;
-                    }
-                }
-                if let Err(e) = pushed {
-                    failure = Some(e.into());
-                    break;
-                }
-            }
-            Ok(Input::End(rest)) => {
-                tail = rest;
-                break;
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Ok(Input::Bad(e)) => {
-                failure = Some(e.into());
-                break;
-            }
-            Ok(Input::Failed(e)) => {
-                failure = Some(anyhow::Error::new(e).context(format!("reading {}", args.input)));
-                break;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-    }
+    let (tail, mut failure) = shell.pump(&rx, &stop, &args.input)?;
 
     // Whatever stopped us, what is complete gets published.
-    let finished = segmenter.finish_with(tail.filter(|_| failure.is_none()), &mut events);
-    shell.handle(&mut events)?;
+    let finished = shell
+        .segmenter
+        .finish_with(tail.filter(|_| failure.is_none()), &mut shell.events);
+    shell.publish()?;
     match finished {
-        Err(e) if failure.is_none() && shell.published == 0 => failure = Some(e.into()),
+        Err(e) if failure.is_none() && shell.publisher.published() == 0 => failure = Some(e.into()),
         _ => {}
     }
-    if shell.descriptor.timescale != 0 {
-        shell.descriptor.ended = true;
-        shell.descriptor.ended_us = Some(now_us());
-        // After a failure (a full disk, say) the first error is the one to report.
-        match shell
-            .out
-            .write_descriptor(&shell.descriptor)
-            .map_err(anyhow::Error::from)
-            .and_then(|()| shell.write_playlists())
-        {
-            Err(e) if failure.is_none() => return Err(e),
-            Err(e) => say(format_args!("backset: warning: {e}")),
-            Ok(()) => {}
+    // After a failure (a full disk, say) the first error is the one to report.
+    match (shell.publisher.finish(now_us()), failure) {
+        (Err(e), None) => Err(e.into()),
+        (Err(e), Some(first)) => {
+            say(format_args!("backset: warning: {e}"));
+            Err(first)
         }
+        (Ok(()), Some(first)) => Err(first),
+        (Ok(()), None) => Ok(ExitCode::SUCCESS),
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(ExitCode::SUCCESS),
+}
+
+/// The flags as the publisher's plain configuration.
+fn publisher_config(args: &SegmentArgs) -> anyhow::Result<publisher::Config> {
+    let cut = Config {
+        interval_us: parse_duration_us(&args.interval)?,
+        size: args.size.as_deref().map(parse_size).transpose()?,
+    };
+    if cut.interval_us == 0 && cut.size.is_none() {
+        return Err(backset::Error::Usage("--interval 0 needs --size".into()).into());
     }
+    Ok(publisher::Config {
+        dir: args.outdir.clone(),
+        prefix: args.prefix.clone(),
+        new: args.new,
+        fsync: args.fsync,
+        cut,
+        keep_us: args.keep.as_deref().map(parse_duration_us).transpose()?,
+        keep_assets: args.keep_assets,
+        hls: args.hls,
+        dash: args.dash,
+    })
 }
 
 struct Shell {
-    out: OutDir,
-    /// Keep live.m3u8 and live.mpd up to date.
-    playlists: (bool, bool),
+    segmenter: Segmenter,
+    publisher: Publisher,
     quiet: bool,
-    descriptor: Descriptor,
-    published: u64,
-    retention: Option<Retention>,
+    events: Vec<Event>,
+    notes: Vec<Note>,
 }
 
 impl Shell {
-    fn handle(&mut self, events: &mut Vec<Event>) -> anyhow::Result<()> {
-        for event in events.drain(..) {
-            match event {
-                Event::Started { tracks, timescale } => {
-                    self.out.start(timescale)?;
-                    self.descriptor.timescale = timescale;
-                    self.descriptor.tracks = tracks;
-                    self.out.write_descriptor(&self.descriptor)?;
-                    let keep_ticks = self
-                        .descriptor
-                        .keep_us
-                        .map(|us| backset::capture::stamps::rescale(us, 1_000_000, timescale));
-                    self.retention = Retention::new(keep_ticks, self.descriptor.keep_assets);
-                    if let Some(retention) = self.retention.as_mut() {
-                        for record in self.out.records_from(self.descriptor.first_sequence)? {
-                            retention.push(record);
+    /// Feeds the segmenter until the input ends, breaks or a signal asks to
+    /// stop. Returns the unfinished tail and the capture's failure; an error
+    /// publishing ends the run at once.
+    fn pump(
+        &mut self,
+        rx: &mpsc::Receiver<Input>,
+        stop: &AtomicBool,
+        name: &str,
+    ) -> anyhow::Result<(Tail, Option<anyhow::Error>)> {
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(Input::Boxes(boxes)) => {
+                    let now = now_us();
+                    for b in boxes {
+                        let pushed = self.segmenter.push_box(b, now, &mut self.events);
+                        self.publish()?;
+                        if let Err(e) = pushed {
+                            return Ok((None, Some(e.into())));
                         }
                     }
                 }
-                Event::Asset(asset) => {
-                    let record = self.out.publish(&asset, now_us())?;
-                    self.published += 1;
-                    self.expire(record)?;
-                    self.write_playlists()?;
-                    if !self.quiet {
-                        let ts = f64::from(self.descriptor.timescale.max(1));
-                        say(format_args!(
-                            "published {}: start {:.3} s, duration {:.3} s, {} bytes, {} entry point(s)",
-                            self.out.asset_path(record.sequence).display(),
-                            record.start as f64 / ts,
-                            record.duration as f64 / ts,
-                            record.size,
-                            record.entries
-                        ));
-                    }
+                Ok(Input::End(rest)) => return Ok((rest, None)),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok((None, None)),
+                Ok(Input::Bad(e)) => return Ok((None, Some(e.into()))),
+                Ok(Input::Failed(e)) => {
+                    let e = anyhow::Error::new(e).context(format!("reading {name}"));
+                    return Ok((None, Some(e)));
                 }
-                Event::Warning(w) => say(format_args!("backset: warning: {w}")),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
+            if stop.load(Ordering::Relaxed) {
+                return Ok((None, None));
+            }
+        }
+    }
+
+    /// Hands the segmenter's events to the publisher and says what came of
+    /// them.
+    fn publish(&mut self) -> anyhow::Result<()> {
+        for event in self.events.drain(..) {
+            let handled = self.publisher.handle(event, now_us(), &mut self.notes);
+            for note in self.notes.drain(..) {
+                match note {
+                    Note::Warning(w) => say(format_args!("backset: warning: {w}")),
+                    Note::Published(r) if !self.quiet => say_published(&self.publisher, &r),
+                    Note::Published(_) => {}
+                }
+            }
+            handled?;
         }
         Ok(())
     }
 }
 
-impl Shell {
-    /// Rewrites the playlists from the index (each atomically): players that
-    /// read files rather than `backset serve` start three assets back.
-    fn write_playlists(&self) -> anyhow::Result<()> {
-        let (hls, dash) = self.playlists;
-        if !hls && !dash {
-            return Ok(());
-        }
-        let stream = backset::stream::reader::Stream::open(self.out.path())?;
-        let records: Vec<_> = stream.retained().collect();
-        let total: u64 = records.iter().map(|r| r.duration).sum();
-        let seconds = stream.seconds(total).max(1e-3);
-        let listing = backset::http::playlists::Listing {
-            records: &records,
-            naming: &stream.naming,
-            timescale: stream.index.timescale,
-            ended: self.descriptor.ended,
-            start_behind_s: 3.0 * seconds / records.len().max(1) as f64,
-            started_us: self.descriptor.started_us,
-            bitrate_bps: (records.iter().map(|r| r.media_len()).sum::<u64>() as f64 * 8.0 / seconds)
-                as u64,
-        };
-        if hls {
-            self.out.write_file(
-                "live.m3u8",
-                backset::http::playlists::hls(&listing).as_bytes(),
-            )?;
-        }
-        if dash {
-            self.out.write_file(
-                "live.mpd",
-                backset::http::playlists::dash(&listing).as_bytes(),
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Moves the window's start in the descriptor first, then deletes, so
-    /// `locate` never answers with an asset about to disappear.
-    fn expire(&mut self, record: backset::stream::index::Record) -> anyhow::Result<()> {
-        let Some(retention) = self.retention.as_mut() else {
-            return Ok(());
-        };
-        let expired = retention.push(record);
-        if expired.is_empty() {
-            return Ok(());
-        }
-        self.descriptor.first_sequence = retention.first().unwrap_or(record.sequence);
-        self.out.write_descriptor(&self.descriptor)?;
-        for sequence in expired {
-            if let Err(e) = self.out.remove_asset(sequence) {
-                say(format_args!("backset: warning: {e}"));
-            }
-        }
-        Ok(())
-    }
+fn say_published(publisher: &Publisher, record: &Record) {
+    let ts = f64::from(publisher.descriptor().timescale.max(1));
+    say(format_args!(
+        "published {}: start {:.3} s, duration {:.3} s, {} bytes, {} entry point(s)",
+        publisher.asset_path(record.sequence).display(),
+        record.start as f64 / ts,
+        record.duration as f64 / ts,
+        record.size,
+        record.entries
+    ));
 }
 
 fn open_input(name: &str) -> anyhow::Result<Box<dyn Read + Send>> {

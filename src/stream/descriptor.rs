@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capture::init::Track;
 
-pub const FILE: &str = "stream.json";
+pub(crate) const FILE: &str = "stream.json";
 pub const VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -49,7 +49,7 @@ pub struct Record {
 
 impl Record {
     /// The record of a finished asset published at `published_us`.
-    pub fn of(asset: &FinishedAsset, published_us: u64) -> Record {
+    pub(crate) fn of(asset: &FinishedAsset, published_us: u64) -> Record {
         Record {
             sequence: asset.maps.sequence,
             start: asset.maps.start,
@@ -169,15 +169,11 @@ impl Index {
         })
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn get(&self, i: usize) -> Option<Record> {
+    pub(crate) fn get(&self, i: usize) -> Option<Record> {
         if i >= self.len {
             return None;
         }
@@ -195,30 +191,29 @@ impl Index {
 }
 
 /// Appends records; opening repairs a tail left by a crash mid-append.
-pub struct IndexWriter {
+pub(crate) struct IndexWriter {
     file: File,
     path: PathBuf,
-    pub timescale: u32,
     fsync: bool,
 }
 
 impl IndexWriter {
-    /// Opens an index, creating it with `timescale` if there is none.
-    /// Returns the writer and the last record.
-    pub fn open(path: &Path, timescale: u32, fsync: bool) -> Result<(IndexWriter, Option<Record>)> {
+    /// Opens an index, creating it with `timescale` if there is none (an
+    /// existing index keeps its own). Returns the writer and the last record.
+    pub(crate) fn open(
+        path: &Path,
+        timescale: u32,
+        fsync: bool,
+    ) -> Result<(IndexWriter, Option<Record>)> {
         let io = Error::io(path);
         if !path.exists() {
             let tmp = path.with_extension("partial");
             std::fs::write(&tmp, encode_header(timescale)).map_err(Error::io(&tmp))?;
             std::fs::rename(&tmp, path).map_err(Error::io(path))?;
         }
-        let (timescale, last, valid_len) = {
+        let (last, valid_len) = {
             let index = Index::open(path)?;
-            (
-                index.timescale,
-                index.last(),
-                HEADER_LEN + index.len() * RECORD_LEN,
-            )
+            (index.last(), HEADER_LEN + index.len() * RECORD_LEN)
         };
         let file = OpenOptions::new().append(true).open(path).map_err(io)?;
         // Drop a torn tail so the next record lands on a record boundary.
@@ -229,14 +224,13 @@ impl IndexWriter {
             IndexWriter {
                 file,
                 path: path.to_path_buf(),
-                timescale,
                 fsync,
             },
             last,
         ))
     }
 
-    pub fn append(&mut self, record: &Record) -> Result<()> {
+    pub(crate) fn append(&mut self, record: &Record) -> Result<()> {
         self.file
             .write_all(&record.encode())
             .map_err(Error::io(&self.path))?;
@@ -297,8 +291,9 @@ mod tests {
 
         let (mut w, last) = IndexWriter::open(&path, 7, false).unwrap();
         assert_eq!(last, Some(record(2)));
-        assert_eq!(w.timescale, 1000);
         w.append(&record(3)).unwrap();
-        assert_eq!(Index::open(&path).unwrap().get(3), Some(record(3)));
+        let index = Index::open(&path).unwrap();
+        assert_eq!(index.timescale, 1000, "the existing header kept");
+        assert_eq!(index.get(3), Some(record(3)));
     }
 }

@@ -3,18 +3,23 @@
 //!
 //! Names are a pure function of the prefix and the sequence ([`naming`]);
 //! `index.bin` holds one fixed-size record per published asset ([`index`]);
-//! `stream.json` describes the transmission ([`descriptor`]). [`store`]
-//! writes assets atomically (write, then rename) and appends the index;
-//! [`retention`] decides what expires. The reading side: [`reader`] opens a
-//! directory (memory-mapped index, descriptor), [`maps_reader`] finds an
-//! asset's maps box, [`locate`] resolves a backset, a time or a datastamp to
-//! an entry point, and [`verify`] checks a directory against itself.
+//! `stream.json` describes the transmission ([`descriptor`]). The writing
+//! side: [`publisher`] turns the segmenter's events into the directory (the
+//! descriptor's lifecycle, retention's order, the playlists), [`store`]
+//! writes assets atomically (write, then rename) and appends the index,
+//! [`retention`] decides what expires and [`playlists`] renders HLS and DASH
+//! from records. The reading side: [`reader`] opens a directory
+//! (memory-mapped index, descriptor), [`maps_reader`] finds an asset's maps
+//! box, [`locate`] resolves a backset, a time or a datastamp to an entry
+//! point, and [`verify`] checks a directory against itself.
 
 pub mod descriptor;
 pub mod index;
 pub mod locate;
 pub mod maps_reader;
 pub mod naming;
+pub mod playlists;
+pub mod publisher;
 pub mod reader;
 pub mod retention;
 pub mod store;

@@ -33,7 +33,7 @@ impl Naming {
     }
 
     /// The sequence number of a file name of this pattern, if it is one.
-    pub fn sequence_of(&self, name: &str) -> Option<u64> {
+    pub(crate) fn sequence_of(&self, name: &str) -> Option<u64> {
         let digits = name
             .strip_prefix(self.prefix.as_str())?
             .strip_prefix('-')?
@@ -46,7 +46,7 @@ impl Naming {
     }
 
     /// Prefixes end up in file names: keep them to one path component.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         let ok = !self.prefix.is_empty()
             && !self.prefix.starts_with('.')
             && self

@@ -12,8 +12,8 @@ use crate::stream::store::{read_descriptor, INDEX_FILE};
 use crate::{Error, Result};
 
 pub struct Stream {
-    pub dir: PathBuf,
-    pub descriptor: Descriptor,
+    pub(crate) dir: PathBuf,
+    pub(crate) descriptor: Descriptor,
     pub naming: Naming,
     pub index: Index,
 }
@@ -34,7 +34,7 @@ impl Stream {
     }
 
     /// Index position of the oldest retained asset.
-    pub fn first(&self) -> usize {
+    pub(crate) fn first(&self) -> usize {
         let base = self.index.get(0).map_or(0, |r| r.sequence);
         self.descriptor.first_sequence.saturating_sub(base) as usize
     }
@@ -51,7 +51,7 @@ impl Stream {
         (i >= self.first()).then(|| self.index.get(i)).flatten()
     }
 
-    pub fn asset_path(&self, sequence: u64) -> PathBuf {
+    pub(crate) fn asset_path(&self, sequence: u64) -> PathBuf {
         self.dir.join(self.naming.name(sequence))
     }
 
@@ -61,7 +61,7 @@ impl Stream {
 
     /// Seconds of transmission time.
     pub fn seconds(&self, ticks: u64) -> f64 {
-        ticks as f64 / f64::from(self.index.timescale.max(1))
+        locate::seconds(ticks, self.index.timescale)
     }
 }
 

@@ -25,6 +25,16 @@ impl Retention {
         })
     }
 
+    /// A window with no rule: every asset is kept. What the publisher holds
+    /// to render playlists when nothing expires.
+    pub fn keep_all() -> Retention {
+        Retention {
+            keep_ticks: None,
+            keep_assets: None,
+            kept: VecDeque::new(),
+        }
+    }
+
     /// Adds a published asset; returns the sequence numbers that expire.
     pub fn push(&mut self, record: Record) -> Vec<u64> {
         self.kept.push_back(record);
@@ -55,6 +65,11 @@ impl Retention {
     /// The oldest kept sequence number.
     pub fn first(&self) -> Option<u64> {
         self.kept.front().map(|r| r.sequence)
+    }
+
+    /// The kept records, oldest first.
+    pub fn kept(&self) -> impl Iterator<Item = &Record> {
+        self.kept.iter()
     }
 }
 
@@ -98,5 +113,16 @@ mod tests {
         let expired: Vec<u64> = (0..6).flat_map(|s| r.push(rec(s))).collect();
         assert_eq!(expired, vec![0]);
         assert!(Retention::new(None, None).is_none());
+    }
+
+    #[test]
+    fn with_no_rule_every_asset_is_kept() {
+        let mut r = Retention::keep_all();
+        let expired: Vec<u64> = (0..6).flat_map(|s| r.push(rec(s))).collect();
+        assert!(expired.is_empty());
+        assert_eq!(
+            r.kept().map(|r| r.sequence).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4, 5]
+        );
     }
 }

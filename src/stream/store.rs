@@ -39,12 +39,20 @@ impl OutDir {
         }
         let resume = if index_path.exists() {
             let index = Index::open(&index_path)?;
-            index.last().map(|last| Resume {
+            let resume = index.last().map(|last| Resume {
                 next_sequence: last.sequence + 1,
                 time_base: last.end(),
                 next_datastamp: last.datastamp + last.media_len(),
                 timescale: index.timescale,
-            })
+            });
+            if resume.is_none() {
+                // An index with no record continues nothing; the next one
+                // must be headed by this transmission's timescale, not the
+                // one of a run that never published.
+                drop(index);
+                fs::remove_file(&index_path).map_err(Error::io(&index_path))?;
+            }
+            resume
         } else {
             None
         };
@@ -62,6 +70,10 @@ impl OutDir {
 
     pub fn path(&self) -> &Path {
         &self.dir
+    }
+
+    pub fn naming(&self) -> &Naming {
+        &self.naming
     }
 
     pub fn asset_path(&self, sequence: u64) -> PathBuf {

@@ -12,7 +12,7 @@ pub mod delivery;
 mod params;
 mod playlist_routes;
 
-pub use params::Params;
+pub use crate::http::api::Params;
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};

@@ -4,35 +4,14 @@
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 use super::{client_of, json, lock, not_found, now_us, unavailable, AppState, Peer, Shared};
+use crate::http::api::{Located, Params};
 use crate::policy::advise::{advise, Audience};
-use crate::policy::Advice;
-use crate::stream::locate::{Answer, Target};
+use crate::stream::locate::Target;
 use crate::stream::reader::Stream;
 use crate::units::{parse_duration_us, parse_size};
 use crate::Error;
-
-/// What the server hands a client: its backset parameters and the stream's
-/// shape.
-#[derive(Serialize)]
-pub struct Params {
-    pub client: String,
-    #[serde(flatten)]
-    pub advice: Advice,
-    /// The coefficients as `backset draw --coeffs` reads them.
-    pub coeffs: String,
-    /// End of the newest published asset, s of transmission time.
-    pub live_edge_s: f64,
-    pub live_edge_sequence: u64,
-    pub first_sequence: u64,
-    pub asset_duration_s: f64,
-    pub bitrate_bps: u64,
-    pub prefix: String,
-    pub pattern: String,
-    pub ended: bool,
-}
 
 pub(super) fn advice_for(stream: &Stream, state: &Shared, client: &str) -> Option<Params> {
     let records: Vec<_> = stream.retained().collect();
@@ -97,13 +76,6 @@ pub struct LocateQuery {
     at: Option<String>,
     datastamp: Option<String>,
     clamp: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Located {
-    asset: String,
-    #[serde(flatten)]
-    answer: Answer,
 }
 
 pub async fn locate(State(state): State<AppState>, Query(q): Query<LocateQuery>) -> Response {

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::params::advice_for;
 use super::{client_of, unavailable, AppState, Peer, Shared};
-use crate::http::playlists::{self, Listing};
+use crate::stream::playlists::{self, Listing};
 
 fn listing_response(
     state: &Shared,

@@ -1,7 +1,9 @@
-//! Playlists for standard players, made from the index: a live HLS media
-//! playlist (CMAF fMP4: each asset's media part is one segment, addressed by
-//! byte range, with the asset's own `ftyp`+`moov` as `EXT-X-MAP`) and a live
-//! DASH MPD (a `SegmentList` of byte ranges on the same assets).
+//! Playlists for standard players, rendered as text from index records: a
+//! live HLS media playlist (CMAF fMP4: each asset's media part is one
+//! segment, addressed by byte range, with the asset's own `ftyp`+`moov` as
+//! `EXT-X-MAP`) and a live DASH MPD (a `SegmentList` of byte ranges on the
+//! same assets). No I/O: the publisher writes them beside the assets from
+//! the records it holds, the server renders them per client.
 
 use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
