@@ -20,7 +20,14 @@ fn big_capture(dir: &std::path::Path) -> std::path::PathBuf {
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
         .arg("testsrc2=size=1280x720:rate=25:duration=4")
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "4M"])
-        .args(["-g", "50", "-f", "mp4", "-movflags", "frag_keyframe+empty_moov"])
+        .args([
+            "-g",
+            "50",
+            "-f",
+            "mp4",
+            "-movflags",
+            "frag_keyframe+empty_moov",
+        ])
         .arg(&path)
         .status()
         .expect("ffmpeg");
@@ -68,14 +75,19 @@ fn throttled_readers_are_measured_at_the_pace_they_read() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let capture = big_capture(dir.path());
-    assert!(segment(&out, &capture, &["--interval", "2s"]).status.success());
+    assert!(segment(&out, &capture, &["--interval", "2s"])
+        .status
+        .success());
     let (mut server, url) = start_server(&out, "127.0.0.1:0");
     let addr: SocketAddr = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .parse()
         .unwrap();
-    let asset = format!("/{}", asset_paths(&out)[0].file_name().unwrap().to_str().unwrap());
+    let asset = format!(
+        "/{}",
+        asset_paths(&out)[0].file_name().unwrap().to_str().unwrap()
+    );
     let readers: Vec<_> = [1.5e6, 3e6, 8e6]
         .into_iter()
         .map(|bps| {

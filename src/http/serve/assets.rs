@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -19,7 +19,8 @@ use tower_http::services::ServeFile;
 use super::audience_log::MIN_MEASURED_BYTES;
 use super::cache::Key;
 use super::delivery::{tcp_info, Meter, Reading};
-use super::{client_of, lock, not_found, unavailable, AppState, Peer};
+use super::viewer::ViewerQuery;
+use super::{lock, not_found, unavailable, AppState, Peer};
 
 /// Memory answers go out in pieces this size, so the time to deliver them
 /// follows the connection, not a single hand-off.
@@ -55,8 +56,9 @@ pub async fn file(
             not_found(format!("{name}: not published yet"))
         };
     };
-    let client = client_of(request.headers(), None, addr);
-    state.saw(&client, request.headers(), addr);
+    let query = Query::<ViewerQuery>::try_from_uri(request.uri())
+        .map_or_else(|_| ViewerQuery::default(), |q| q.0);
+    let client = state.saw(request.headers(), &query, addr).key;
     let etag = format!(
         "\"{}-{}-{}\"",
         record.sequence, record.size, record.published_us

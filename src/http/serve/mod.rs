@@ -11,6 +11,7 @@ pub mod client_id;
 pub mod delivery;
 mod params;
 mod playlist_routes;
+pub mod viewer;
 
 pub use crate::http::api::Params;
 
@@ -29,11 +30,12 @@ use axum::Router;
 use serde::Serialize;
 use tower_http::cors::CorsLayer;
 
-use crate::http::cmcd::Cmcd;
-use crate::http::serve::audience_log::{region_of, AudienceLog};
+use crate::http::serve::audience_log::AudienceLog;
 use crate::stream::reader::Stream;
 use crate::{Error, Result};
 use cache::RecentAssets;
+use client_id::Issuer;
+use viewer::{Asker, ViewerQuery};
 
 /// How long a read of the directory's index is reused.
 const REFRESH: Duration = Duration::from_millis(200);
@@ -50,6 +52,8 @@ struct Shared {
     dir: PathBuf,
     audience: Mutex<AudienceLog>,
     stream: Mutex<Option<(Instant, Arc<Stream>)>>,
+    /// Issues viewer ids and checks them, under a secret drawn at start.
+    ids: Issuer,
     cache: Mutex<RecentAssets>,
 }
 
@@ -78,8 +82,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn saw(&self, client: &str, headers: &HeaderMap, addr: SocketAddr) {
-        lock(&self.audience).seen(client, &region(headers, addr), &Cmcd::default(), now_us());
+    /// The viewer behind a request, recorded as seen now.
+    fn saw(&self, headers: &HeaderMap, query: &ViewerQuery, addr: SocketAddr) -> Asker {
+        let asker = viewer::asker(&self.ids, headers, query, addr);
+        self.record(&asker);
+        asker
+    }
+
+    fn record(&self, asker: &Asker) {
+        lock(&self.audience).seen(&asker.key, &asker.region, &asker.cmcd, now_us());
+    }
+
+    /// A new id for a viewer that has none the server can verify.
+    fn issue(&self) -> String {
+        self.ids.issue(rand::random())
     }
 
     fn stream(&self) -> std::result::Result<Arc<Stream>, String> {
@@ -112,6 +128,7 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         dir: dir.clone(),
         audience: Mutex::new(AudienceLog::new(30_000_000, 100_000)),
         stream: Mutex::new(None),
+        ids: Issuer::new(rand::random()),
         cache: Mutex::new(RecentAssets::new(cache_bytes)),
     });
     let app = Router::new()
@@ -148,22 +165,6 @@ fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
-}
-
-/// Who is asking: the id a backset client sends, else its address.
-fn client_of(headers: &HeaderMap, query: Option<&str>, addr: SocketAddr) -> String {
-    headers
-        .get("x-backset-client")
-        .and_then(|v| v.to_str().ok())
-        .or(query)
-        .map_or_else(|| addr.ip().to_string(), str::to_string)
-}
-
-fn region(headers: &HeaderMap, addr: SocketAddr) -> String {
-    region_of(
-        headers.get("x-region").and_then(|v| v.to_str().ok()),
-        addr.ip(),
-    )
 }
 
 fn unavailable(why: String) -> Response {
