@@ -24,6 +24,41 @@ pub struct Params {
     pub prefix: String,
     pub pattern: String,
     pub ended: bool,
+    /// What the server knows of this viewer, which the advice came from.
+    #[serde(default)]
+    pub viewer: ViewerFacts,
+    /// The audience the advice came from.
+    #[serde(default)]
+    pub audience: AudienceFacts,
+}
+
+/// One viewer's facts as the server holds them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ViewerFacts {
+    /// The newest throughput sample, bit/s: the player's own (CMCD `mtp`)
+    /// where it sent one, else the delivery the server measured.
+    pub throughput_bps: Option<f64>,
+    /// "player", "server" or "none".
+    pub throughput_source: String,
+    /// Earlier samples from the same source, newest first.
+    pub history_bps: Vec<f64>,
+    /// The player's buffer (CMCD `bl`), s.
+    pub buffer_s: Option<f64>,
+    /// The player said its buffer ran dry (CMCD `bs`) on its latest request.
+    pub starved: bool,
+    /// The player said it is starting up (CMCD `su`).
+    pub starting: bool,
+    /// How many requests said the buffer ran dry.
+    pub starvations: u32,
+}
+
+/// The audience around one viewer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AudienceFacts {
+    /// Viewers seen within the last 30 s.
+    pub clients: u64,
+    /// The share of them in this viewer's region.
+    pub same_region_share: f64,
 }
 
 /// `/locate`: locate's answer and the name of the asset it points into.
@@ -63,6 +98,8 @@ mod tests {
             prefix: "asset".into(),
             pattern: "asset-%08d.mp4".into(),
             ended: false,
+            viewer: ViewerFacts::default(),
+            audience: AudienceFacts::default(),
         };
         let text = serde_json::to_string(&params).unwrap();
         // Flattened: the advice's fields sit at the top, as clients expect.

@@ -3,9 +3,11 @@
 //! (assets, backset parameters, `locate`, the HLS and DASH playlists
 //! rendered by [`crate::stream::playlists`], and what it learns of its
 //! audience); [`follow`] the client that plays a stream from its own
-//! backset.
+//! backset; [`cmcd`] reads and writes what players say of themselves
+//! (CTA-5004).
 
 pub mod api;
+pub mod cmcd;
 #[cfg(feature = "follow")]
 pub mod follow;
 #[cfg(feature = "serve")]

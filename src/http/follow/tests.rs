@@ -182,6 +182,8 @@ impl Server {
             prefix: "asset".into(),
             pattern: self.naming.pattern(),
             ended: t >= self.ended_at,
+            viewer: Default::default(),
+            audience: Default::default(),
         }
     }
 

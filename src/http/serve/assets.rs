@@ -1,14 +1,14 @@
 //! Assets by predictable name, whole or by byte range: from memory for the
-//! newest ones, from the file otherwise; each response's delivery is timed
-//! into the audience log.
+//! newest ones, from the file otherwise; each response's delivery to the
+//! viewer is measured into the audience log.
 
-use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -16,8 +16,11 @@ use futures_util::StreamExt;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
+use super::audience_log::MIN_MEASURED_BYTES;
 use super::cache::Key;
-use super::{client_of, lock, not_found, unavailable, AppState};
+use super::delivery::{tcp_info, Meter, Reading};
+use super::viewer::ViewerQuery;
+use super::{lock, not_found, unavailable, AppState, Peer};
 
 /// Memory answers go out in pieces this size, so the time to deliver them
 /// follows the connection, not a single hand-off.
@@ -25,7 +28,7 @@ const PIECE: usize = 256 * 1024;
 
 pub async fn file(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer { addr, fd }): ConnectInfo<Peer>,
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
@@ -53,8 +56,9 @@ pub async fn file(
             not_found(format!("{name}: not published yet"))
         };
     };
-    let client = client_of(request.headers(), None, addr);
-    state.saw(&client, request.headers(), addr);
+    let query = Query::<ViewerQuery>::try_from_uri(request.uri())
+        .map_or_else(|_| ViewerQuery::default(), |q| q.0);
+    let client = state.saw(request.headers(), &query, addr).key;
     let etag = format!(
         "\"{}-{}-{}\"",
         record.sequence, record.size, record.published_us
@@ -81,7 +85,7 @@ pub async fn file(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
-    measured(response, state, client)
+    measured(response, state, client, fd)
 }
 
 fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
@@ -175,35 +179,98 @@ pub async fn serve_file(path: PathBuf, request: Request) -> Response {
     }
 }
 
-/// Times the body's delivery and records the client's throughput when it
-/// is done (or abandoned).
-fn measured(response: Response, state: AppState, client: String) -> Response {
-    struct Timing {
-        state: AppState,
-        client: String,
-        start: Instant,
-        bytes: u64,
-    }
-    impl Drop for Timing {
-        fn drop(&mut self) {
-            let secs = self.start.elapsed().as_secs_f64();
-            lock(&self.state.audience).measured(&self.client, self.bytes, secs);
-        }
-    }
+/// Times the body's delivery to the viewer (see [`super::delivery`]) and
+/// records the viewer's throughput once the kernel says the viewer has
+/// acknowledged all of it. A body abandoned half-way is not measured.
+fn measured(response: Response, state: AppState, client: String, fd: RawFd) -> Response {
+    // The socket is held by its own descriptor while measuring: the
+    // connection's number may be reused once hyper closes it.
+    // SAFETY: `fd` is the connection this request arrived on, open while the
+    // request is being answered.
+    let Ok(socket) = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned() else {
+        return response;
+    };
+    let total = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let (parts, body) = response.into_parts();
-    let mut timing = Timing {
-        state: Arc::clone(&state),
+    let Some(total) = total.filter(|&t| t >= MIN_MEASURED_BYTES) else {
+        return Response::from_parts(parts, body);
+    };
+    let mut delivery = Delivery {
+        state,
         client,
-        start: Instant::now(),
-        bytes: 0,
+        socket: Some(socket),
+        start: None,
+        handed: 0,
+        total,
     };
     let counted = body.into_data_stream().map(move |chunk| {
         // The whole guard moves into the closure, so it drops with the body.
-        let timing = &mut timing;
+        let delivery = &mut delivery;
         if let Ok(c) = &chunk {
-            timing.bytes += c.len() as u64;
+            delivery.handed(c.len() as u64);
         }
         chunk
     });
     Response::from_parts(parts, Body::from_stream(counted))
+}
+
+struct Delivery {
+    state: AppState,
+    client: String,
+    socket: Option<OwnedFd>,
+    /// When the first byte was handed over, and the acknowledged count then.
+    start: Option<(Instant, u64)>,
+    handed: u64,
+    total: u64,
+}
+
+impl Delivery {
+    fn handed(&mut self, bytes: u64) {
+        if self.start.is_none() {
+            let acked = self.socket.as_ref().and_then(|s| tcp_info(s.as_raw_fd()));
+            self.start = acked.map(|i| (Instant::now(), i.bytes_acked));
+        }
+        self.handed += bytes;
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        let (Some((start, acked)), Some(socket)) = (self.start, self.socket.take()) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.handed < self.total {
+            return;
+        }
+        let meter = Meter::new(Duration::ZERO, acked, self.handed);
+        let (state, client, bytes) = (
+            Arc::clone(&self.state),
+            std::mem::take(&mut self.client),
+            self.handed,
+        );
+        runtime.spawn(async move {
+            if let Some(secs) = until_acknowledged(meter, start, socket).await {
+                lock(&state.audience).measured(&client, bytes, secs);
+            }
+        });
+    }
+}
+
+/// Reads the kernel's count until the meter says the body was delivered
+/// (its time, s) or gives up.
+async fn until_acknowledged(mut meter: Meter, start: Instant, socket: OwnedFd) -> Option<f64> {
+    loop {
+        let acked = tcp_info(socket.as_raw_fd())?.bytes_acked;
+        match meter.read(start.elapsed(), acked) {
+            Reading::Delivered { secs, .. } => return Some(secs),
+            Reading::Again(wait) => tokio::time::sleep(wait).await,
+            Reading::GaveUp => return None,
+        }
+    }
 }

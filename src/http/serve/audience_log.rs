@@ -1,104 +1,213 @@
 //! What the server knows of its audience, from the requests it serves: who
-//! is downloading now, from which region, and how fast each client's
-//! downloads went, now and before. The policy's `advise` reads it.
+//! is downloading now, from which region, how fast each viewer's downloads
+//! were delivered, and what each player says of itself (CMCD). The policy's
+//! `advise` reads it.
+//!
+//! Bounded and O(1) per request whatever the clients send: ids and regions
+//! are cut to a length, the table holds at most `capacity` viewers (least
+//! recently seen out), and the audience counts are counters per region,
+//! kept by a second recency list of the viewers seen within the active
+//! window, expired from its old end as time passes.
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroUsize;
 
-/// Throughput samples kept per client.
+use lru::LruCache;
+
+use crate::http::cmcd::Cmcd;
+
+/// Throughput samples kept per viewer and per source.
 const HISTORY: usize = 32;
 /// Smaller transfers measure latency more than throughput.
 pub const MIN_MEASURED_BYTES: u64 = 64 * 1024;
+/// Longest id and region kept; longer ones are cut (on a char boundary).
+pub const MAX_ID: usize = 128;
+pub const MAX_REGION: usize = 64;
+
+/// What one viewer's player said of itself on its latest request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Player {
+    pub buffer_ms: Option<u64>,
+    pub starved: bool,
+    pub starting: bool,
+}
 
 #[derive(Debug, Default)]
-struct Client {
-    region: String,
-    last_seen_us: u64,
-    throughput_bps: VecDeque<f64>,
+struct Viewer {
+    region: Box<str>,
+    /// Delivery rates the server measured, bit/s, oldest first.
+    delivered_bps: VecDeque<f64>,
+    /// Throughput the player measured (CMCD `mtp`), bit/s, oldest first.
+    player_bps: VecDeque<f64>,
+    player: Player,
+    /// Buffer starvations the player reported.
+    starvations: u32,
 }
 
 #[derive(Debug)]
 pub struct AudienceLog {
-    clients: HashMap<String, Client>,
-    /// A client is downloading the transmission if seen within this, µs.
+    viewers: LruCache<Box<str>, Viewer>,
+    /// The viewers seen within `active_us`, by when they were last seen.
+    active: LruCache<Box<str>, (u64, Box<str>)>,
+    /// Active viewers per region.
+    regions: HashMap<Box<str>, u64>,
     active_us: u64,
 }
 
-/// The facts `advise` needs about one client and the audience around it.
+/// The facts `advise` needs about one viewer and the audience around it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
     pub clients: u64,
     pub same_region_share: f64,
     pub current_bps: Option<f64>,
     pub history_bps: Vec<f64>,
+    /// Where `current_bps` and `history_bps` come from: "player" (CMCD
+    /// `mtp`, preferred), "server" (delivery measured), or "none".
+    pub throughput_source: &'static str,
+    pub player: Player,
+    pub starvations: u32,
 }
 
 impl AudienceLog {
-    pub fn new(active_us: u64) -> Self {
+    pub fn new(active_us: u64, capacity: usize) -> Self {
+        let cap = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
         AudienceLog {
-            clients: HashMap::new(),
+            viewers: LruCache::new(cap),
+            active: LruCache::new(cap),
+            regions: HashMap::new(),
             active_us: active_us.max(1),
         }
     }
 
-    pub fn seen(&mut self, client: &str, region: &str, now_us: u64) {
-        let c = self.clients.entry(client.to_string()).or_default();
-        c.region = region.to_string();
-        c.last_seen_us = c.last_seen_us.max(now_us);
-        // Forget clients long gone, so the log stays the audience's size.
-        if self.clients.len() > 1024 {
-            let horizon = now_us.saturating_sub(self.active_us * 30);
-            self.clients.retain(|_, c| c.last_seen_us >= horizon);
+    /// The viewer `id` made a request at `now_us` from `region`, saying
+    /// `cmcd` of itself.
+    pub fn seen(&mut self, id: &str, region: &str, cmcd: &Cmcd, now_us: u64) {
+        let id: Box<str> = cut(id, MAX_ID).into();
+        let region: Box<str> = cut(region, MAX_REGION).into();
+        self.expire(now_us);
+        self.mark_active(&id, &region, now_us);
+        if self.viewers.get(&id).is_none() {
+            self.viewers.push(id.clone(), Viewer::default());
+        }
+        if let Some(v) = self.viewers.get_mut(&id) {
+            v.region = region;
+            if let Some(bps) = cmcd.mtp_bps() {
+                push(&mut v.player_bps, bps);
+            }
+            if !cmcd.is_empty() {
+                v.player = Player {
+                    buffer_ms: cmcd.bl_ms,
+                    starved: cmcd.bs,
+                    starting: cmcd.su,
+                };
+                v.starvations += u32::from(cmcd.bs);
+            }
         }
     }
 
-    /// A transfer of `bytes` to `client` took `secs`.
-    pub fn measured(&mut self, client: &str, bytes: u64, secs: f64) {
-        if bytes < MIN_MEASURED_BYTES || secs <= 0.0 {
+    fn mark_active(&mut self, id: &str, region: &str, now_us: u64) {
+        let seen = now_us.max(self.active.peek(id).map_or(0, |(t, _)| *t));
+        match self.active.push(id.into(), (seen, region.into())) {
+            // The same viewer again: counted under its previous region.
+            Some((old_id, (_, old_region))) if *old_id == *id => self.uncount(&old_region),
+            // The table was full: the least recently seen is no longer counted.
+            Some((_, (_, old_region))) => self.uncount(&old_region),
+            None => {}
+        }
+        *self.regions.entry(region.into()).or_default() += 1;
+    }
+
+    fn uncount(&mut self, region: &str) {
+        if let Some(n) = self.regions.get_mut(region) {
+            *n -= 1;
+            if *n == 0 {
+                self.regions.remove(region);
+            }
+        }
+    }
+
+    /// Viewers not seen within the active window stop being counted.
+    fn expire(&mut self, now_us: u64) {
+        let horizon = now_us.saturating_sub(self.active_us);
+        while let Some((_, (seen, _))) = self.active.peek_lru() {
+            if *seen >= horizon {
+                break;
+            }
+            if let Some((_, (_, region))) = self.active.pop_lru() {
+                self.uncount(&region);
+            }
+        }
+    }
+
+    /// A transfer of `bytes` to viewer `id` was delivered in `secs`.
+    pub fn measured(&mut self, id: &str, bytes: u64, secs: f64) {
+        if bytes < MIN_MEASURED_BYTES || secs.is_nan() || secs <= 0.0 {
             return;
         }
-        if let Some(c) = self.clients.get_mut(client) {
-            if c.throughput_bps.len() == HISTORY {
-                c.throughput_bps.pop_front();
-            }
-            c.throughput_bps.push_back(bytes as f64 * 8.0 / secs);
+        if let Some(v) = self.viewers.peek_mut(cut(id, MAX_ID)) {
+            push(&mut v.delivered_bps, bytes as f64 * 8.0 / secs);
         }
     }
 
-    pub fn facts(&self, client: &str, now_us: u64) -> Facts {
-        let horizon = now_us.saturating_sub(self.active_us);
-        let active: Vec<&Client> = self
-            .clients
-            .values()
-            .filter(|c| c.last_seen_us >= horizon)
-            .collect();
-        let me = self.clients.get(client);
-        let region = me.map(|c| c.region.as_str()).unwrap_or("");
-        let same = active.iter().filter(|c| c.region == region).count();
-        let (current_bps, history_bps) = match me {
-            Some(c) => (
-                c.throughput_bps.back().copied(),
-                c.throughput_bps.iter().rev().skip(1).copied().collect(),
-            ),
-            None => (None, Vec::new()),
+    pub fn facts(&mut self, id: &str, now_us: u64) -> Facts {
+        self.expire(now_us);
+        let clients = self.active.len() as u64;
+        let me = self.viewers.peek(cut(id, MAX_ID));
+        let same = me.map_or(0, |v| self.regions.get(&v.region).copied().unwrap_or(0));
+        let (source, samples) = match me {
+            Some(v) if !v.player_bps.is_empty() => ("player", Some(&v.player_bps)),
+            Some(v) if !v.delivered_bps.is_empty() => ("server", Some(&v.delivered_bps)),
+            _ => ("none", None),
         };
         Facts {
-            clients: active.len() as u64,
-            same_region_share: if active.is_empty() {
+            clients,
+            same_region_share: if clients == 0 {
                 0.0
             } else {
-                same as f64 / active.len() as f64
+                same as f64 / clients as f64
             },
-            current_bps,
-            history_bps,
+            current_bps: samples.and_then(|s| s.back().copied()),
+            history_bps: samples.map_or(Vec::new(), |s| s.iter().rev().skip(1).copied().collect()),
+            throughput_source: source,
+            player: me.map(|v| v.player.clone()).unwrap_or_default(),
+            starvations: me.map_or(0, |v| v.starvations),
         }
     }
+
+    /// Viewers held (active or not).
+    pub fn len(&self) -> usize {
+        self.viewers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.viewers.is_empty()
+    }
+}
+
+fn push(samples: &mut VecDeque<f64>, value: f64) {
+    if samples.len() == HISTORY {
+        samples.pop_front();
+    }
+    samples.push_back(value);
+}
+
+/// `text` cut to at most `max` bytes, on a char boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The region of a client: what a CDN says (a header), else its network:
 /// the /24 of an IPv4 address, the /48 of an IPv6 one.
 pub fn region_of(header: Option<&str>, ip: std::net::IpAddr) -> String {
     if let Some(h) = header.filter(|h| !h.is_empty()) {
-        return h.to_string();
+        return cut(h, MAX_REGION).to_string();
     }
     match ip {
         std::net::IpAddr::V4(v4) => {
@@ -116,13 +225,17 @@ pub fn region_of(header: Option<&str>, ip: std::net::IpAddr) -> String {
 mod tests {
     use super::*;
 
+    fn none() -> Cmcd {
+        Cmcd::default()
+    }
+
     #[test]
     fn facts_count_active_clients_and_their_regions() {
-        let mut log = AudienceLog::new(10_000_000);
-        log.seen("a", "eu", 1_000_000);
-        log.seen("b", "eu", 2_000_000);
-        log.seen("c", "us", 3_000_000);
-        log.seen("old", "eu", 0);
+        let mut log = AudienceLog::new(10_000_000, 100);
+        log.seen("old", "eu", &none(), 0);
+        log.seen("a", "eu", &none(), 1_000_000);
+        log.seen("b", "eu", &none(), 2_000_000);
+        log.seen("c", "us", &none(), 3_000_000);
         log.measured("a", 1_000_000, 1.0);
         log.measured("a", 2_000_000, 1.0);
         log.measured("a", 10, 1.0);
@@ -131,7 +244,66 @@ mod tests {
         assert!((f.same_region_share - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(f.current_bps, Some(16e6));
         assert_eq!(f.history_bps, vec![8e6]);
+        assert_eq!(f.throughput_source, "server");
         assert_eq!(log.facts("nobody", 10_500_000).current_bps, None);
+        assert_eq!(log.facts("a", 60_000_000).clients, 0, "all gone quiet");
+    }
+
+    #[test]
+    fn a_viewer_moving_region_is_counted_once() {
+        let mut log = AudienceLog::new(10_000_000, 100);
+        log.seen("a", "eu", &none(), 1);
+        log.seen("a", "us", &none(), 2);
+        log.seen("b", "us", &none(), 3);
+        let f = log.facts("b", 4);
+        assert_eq!(f.clients, 2);
+        assert_eq!(f.same_region_share, 1.0);
+    }
+
+    #[test]
+    fn the_players_own_measurement_is_preferred() {
+        let mut log = AudienceLog::new(10_000_000, 100);
+        let cmcd = Cmcd::parse(["sid=\"p\",mtp=2500,bl=4000,bs"]);
+        log.seen("p", "eu", &none(), 1);
+        log.measured("p", 1_000_000, 0.1);
+        log.seen("p", "eu", &cmcd, 2);
+        let f = log.facts("p", 3);
+        assert_eq!(
+            (f.current_bps, f.throughput_source),
+            (Some(2.5e6), "player")
+        );
+        assert_eq!(f.player.buffer_ms, Some(4000));
+        assert!(f.player.starved);
+        assert_eq!(f.starvations, 1);
+    }
+
+    #[test]
+    fn the_table_is_capped_least_recently_seen_out_and_counts_stay_right() {
+        let mut log = AudienceLog::new(10_000_000, 1000);
+        for i in 0..5000u64 {
+            log.seen(&format!("id-{i}"), &format!("r{}", i % 7), &none(), i);
+        }
+        assert_eq!(log.len(), 1000);
+        let f = log.facts("id-4999", 5000);
+        assert_eq!(f.clients, 1000);
+        let total: u64 = log.regions.values().sum();
+        assert_eq!(total, 1000);
+        assert_eq!(log.facts("id-0", 5000).current_bps, None, "evicted");
+    }
+
+    #[test]
+    fn long_ids_and_regions_are_cut() {
+        let mut log = AudienceLog::new(10_000_000, 10);
+        let long = "é".repeat(10_000);
+        log.seen(&long, &long, &none(), 1);
+        let held: usize = log
+            .viewers
+            .iter()
+            .map(|(k, v)| k.len() + v.region.len())
+            .sum();
+        assert!(held <= MAX_ID + MAX_REGION);
+        assert_eq!(log.facts(&long, 2).clients, 1);
+        assert!(region_of(Some(&long), "192.0.2.1".parse().unwrap()).len() <= MAX_REGION);
     }
 
     #[test]

@@ -7,27 +7,35 @@
 mod assets;
 pub mod audience_log;
 mod cache;
+pub mod client_id;
+pub mod delivery;
 mod params;
 mod playlist_routes;
+pub mod viewer;
 
 pub use crate::http::api::Params;
 
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use axum::extract::connect_info::Connected;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::IncomingStream;
 use axum::Router;
 use serde::Serialize;
 use tower_http::cors::CorsLayer;
 
-use crate::http::serve::audience_log::{region_of, AudienceLog};
+use crate::http::serve::audience_log::AudienceLog;
 use crate::stream::reader::Stream;
 use crate::{Error, Result};
 use cache::RecentAssets;
+use client_id::Issuer;
+use viewer::{Asker, ViewerQuery};
 
 /// How long a read of the directory's index is reused.
 const REFRESH: Duration = Duration::from_millis(200);
@@ -44,10 +52,29 @@ struct Shared {
     dir: PathBuf,
     audience: Mutex<AudienceLog>,
     stream: Mutex<Option<(Instant, Arc<Stream>)>>,
+    /// Issues viewer ids and checks them, under a secret drawn at start.
+    ids: Issuer,
     cache: Mutex<RecentAssets>,
 }
 
 type AppState = Arc<Shared>;
+
+/// Who a request came from: the peer's address, and the connection's
+/// socket, whose `TCP_INFO` says what the peer acknowledged.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub fd: RawFd,
+}
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Peer {
+            addr: *stream.remote_addr(),
+            fd: stream.io().as_raw_fd(),
+        }
+    }
+}
 
 /// A panic elsewhere must not take the server's bookkeeping down with it.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -55,8 +82,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn saw(&self, client: &str, headers: &HeaderMap, addr: SocketAddr) {
-        lock(&self.audience).seen(client, &region(headers, addr), now_us());
+    /// The viewer behind a request, recorded as seen now.
+    fn saw(&self, headers: &HeaderMap, query: &ViewerQuery, addr: SocketAddr) -> Asker {
+        let asker = viewer::asker(&self.ids, headers, query, addr);
+        self.record(&asker);
+        asker
+    }
+
+    fn record(&self, asker: &Asker) {
+        lock(&self.audience).seen(&asker.key, &asker.region, &asker.cmcd, now_us());
+    }
+
+    /// A new id for a viewer that has none the server can verify.
+    fn issue(&self) -> String {
+        self.ids.issue(rand::random())
     }
 
     fn stream(&self) -> std::result::Result<Arc<Stream>, String> {
@@ -87,8 +126,9 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
     } = config;
     let state = Arc::new(Shared {
         dir: dir.clone(),
-        audience: Mutex::new(AudienceLog::new(30_000_000)),
+        audience: Mutex::new(AudienceLog::new(30_000_000, 100_000)),
         stream: Mutex::new(None),
+        ids: Issuer::new(rand::random()),
         cache: Mutex::new(RecentAssets::new(cache_bytes)),
     });
     let app = Router::new()
@@ -104,13 +144,10 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         .map_err(|e| Error::Network(format!("cannot listen on {listen}: {e}")))?;
     let local = listener.local_addr().map_err(Error::io(dir.clone()))?;
     ready(local);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await
-    .map_err(Error::io(dir))
+    axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(Error::io(dir))
 }
 
 async fn shutdown() {
@@ -128,22 +165,6 @@ fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
-}
-
-/// Who is asking: the id a backset client sends, else its address.
-fn client_of(headers: &HeaderMap, query: Option<&str>, addr: SocketAddr) -> String {
-    headers
-        .get("x-backset-client")
-        .and_then(|v| v.to_str().ok())
-        .or(query)
-        .map_or_else(|| addr.ip().to_string(), str::to_string)
-}
-
-fn region(headers: &HeaderMap, addr: SocketAddr) -> String {
-    region_of(
-        headers.get("x-region").and_then(|v| v.to_str().ok()),
-        addr.ip(),
-    )
 }
 
 fn unavailable(why: String) -> Response {

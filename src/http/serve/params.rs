@@ -1,14 +1,14 @@
 //! What a client asks before it plays: its backset parameters (from the
 //! policy's `advise`, fed the audience log) and `locate` over HTTP.
 
-use std::net::SocketAddr;
-
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{client_of, json, lock, not_found, now_us, unavailable, AppState, Shared};
-use crate::http::api::{Located, Params};
+use super::viewer::ViewerQuery;
+use super::{json, lock, not_found, now_us, unavailable, AppState, Peer, Shared};
+use crate::http::api::{AudienceFacts, Located, Params, ViewerFacts};
+use crate::http::serve::audience_log::Facts;
 use crate::policy::advise::{advise, Audience};
 use crate::stream::locate::Target;
 use crate::stream::reader::Stream;
@@ -28,7 +28,7 @@ pub(super) fn advice_for(stream: &Stream, state: &Shared, client: &str) -> Optio
         same_region_share: facts.same_region_share,
         // A client not measured yet is planned for at the stream's bitrate.
         throughput_bps: facts.current_bps.unwrap_or(bitrate),
-        history_bps: facts.history_bps,
+        history_bps: facts.history_bps.clone(),
         bitrate_bps: bitrate.max(1.0),
         asset_duration_s: asset_s,
         window_s: total_s,
@@ -46,27 +46,44 @@ pub(super) fn advice_for(stream: &Stream, state: &Shared, client: &str) -> Optio
         prefix: stream.naming.prefix.clone(),
         pattern: stream.naming.pattern(),
         ended: stream.descriptor.ended,
+        audience: AudienceFacts {
+            clients: facts.clients,
+            same_region_share: facts.same_region_share,
+        },
+        viewer: viewer_facts(facts),
     })
 }
 
-#[derive(serde::Deserialize)]
-pub struct ClientQuery {
-    client: Option<String>,
+fn viewer_facts(facts: Facts) -> ViewerFacts {
+    ViewerFacts {
+        throughput_bps: facts.current_bps,
+        throughput_source: facts.throughput_source.to_string(),
+        history_bps: facts.history_bps,
+        buffer_s: facts.player.buffer_ms.map(|ms| ms as f64 / 1000.0),
+        starved: facts.player.starved,
+        starting: facts.player.starting,
+        starvations: facts.starvations,
+    }
 }
 
 pub async fn params(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Query(q): Query<ClientQuery>,
+    ConnectInfo(Peer { addr, .. }): ConnectInfo<Peer>,
+    Query(q): Query<ViewerQuery>,
     headers: HeaderMap,
 ) -> Response {
     let stream = match state.stream() {
         Ok(s) => s,
         Err(e) => return unavailable(e),
     };
-    let client = client_of(&headers, q.client.as_deref(), addr);
-    state.saw(&client, &headers, addr);
-    match advice_for(&stream, &state, &client) {
+    let mut asker = super::viewer::asker(&state.ids, &headers, &q, addr);
+    if !asker.issued {
+        // A fresh record under a new id: facts sent under an id this server
+        // did not issue never reach another viewer's.
+        asker.key = state.issue();
+    }
+    state.record(&asker);
+    match advice_for(&stream, &state, &asker.key) {
         Some(p) => json(&p),
         None => (StatusCode::SERVICE_UNAVAILABLE, "no asset published yet\n").into_response(),
     }

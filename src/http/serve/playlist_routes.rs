@@ -3,18 +3,20 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::params::advice_for;
-use super::{client_of, unavailable, AppState, Shared};
+use super::viewer::ViewerQuery;
+use super::{unavailable, AppState, Peer, Shared};
 use crate::stream::playlists::{self, Listing};
 
 fn listing_response(
     state: &Shared,
     addr: SocketAddr,
     headers: &HeaderMap,
+    query: &ViewerQuery,
     content_type: &'static str,
     render: fn(&Listing) -> String,
 ) -> Response {
@@ -22,7 +24,7 @@ fn listing_response(
         Ok(s) => s,
         Err(e) => return unavailable(e),
     };
-    let client = client_of(headers, None, addr);
+    let client = state.saw(headers, query, addr).key;
     let Some(params) = advice_for(&stream, state, &client) else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no asset published yet\n").into_response();
     };
@@ -48,13 +50,15 @@ fn listing_response(
 
 pub async fn hls(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer { addr, .. }): ConnectInfo<Peer>,
+    Query(query): Query<ViewerQuery>,
     headers: HeaderMap,
 ) -> Response {
     listing_response(
         &state,
         addr,
         &headers,
+        &query,
         "application/vnd.apple.mpegurl",
         playlists::hls,
     )
@@ -62,13 +66,15 @@ pub async fn hls(
 
 pub async fn dash(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer { addr, .. }): ConnectInfo<Peer>,
+    Query(query): Query<ViewerQuery>,
     headers: HeaderMap,
 ) -> Response {
     listing_response(
         &state,
         addr,
         &headers,
+        &query,
         "application/dash+xml",
         playlists::dash,
     )
