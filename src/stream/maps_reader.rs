@@ -1,15 +1,14 @@
 //! Finds an asset's own metadata, its maps box, among the top-level boxes
 //! before its first `moof`: in bytes already read (`follow` fetches an
 //! asset's header by range) or in a file (read box by box, fragments never
-//! read).
+//! read). Box headers are read by [`crate::capture::framing`]'s reader.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::Path;
 
-use mp4_atom::{Decode, Header};
-
+use crate::capture::framing::{read_header, Claim};
 use crate::capture::maps::Maps;
 use crate::{Error, Result};
 
@@ -18,13 +17,15 @@ use crate::{Error, Result};
 const MAX_MAPS_BOX: u64 = 64 << 20;
 
 /// The top-level box at the start of `bytes`: (header length, whole size
-/// if the header says, kind). mp4-atom reads the header, 32- or 64-bit.
+/// if the header says, kind), read by the one box-header reader.
 fn top_box(bytes: &[u8]) -> Option<(usize, Option<u64>, [u8; 4])> {
-    let mut rest = bytes;
-    let header = Header::decode(&mut rest).ok()?;
-    let header_len = bytes.len() - rest.len();
-    let size = header.size.map(|body| (header_len + body) as u64);
-    Some((header_len, size, header.kind.into()))
+    let header = read_header(bytes)?;
+    let size = match header.size {
+        Claim::Size(size) if size >= header.len as u64 => Some(size),
+        Claim::Size(_) | Claim::ToEnd => None,
+        Claim::Pending => return None,
+    };
+    Some((header.len, size, header.kind))
 }
 
 /// Where an asset's header boxes lie in its first bytes.
@@ -88,7 +89,7 @@ pub fn read_maps(path: &Path) -> Result<Maps> {
         // Enough for a 64-bit header; a shorter read near the end is fine.
         let mut head = [0u8; 16];
         let got = read_up_to(&mut file, &mut head).map_err(Error::io(path))?;
-        let Some((header_len, size, kind)) = top_box(&head[..got]) else {
+        let Some((_, size, kind)) = top_box(&head[..got]) else {
             return Err(bad(format!("no backset maps box before byte {offset}")));
         };
         if &kind == b"moof" || &kind == b"mdat" {
@@ -97,9 +98,9 @@ pub fn read_maps(path: &Path) -> Result<Maps> {
                 "no backset maps box before the {kind} at byte {offset}"
             )));
         }
-        let Some(size) = size.filter(|&s| s >= header_len as u64) else {
+        let Some(size) = size else {
             return Err(bad(format!(
-                "box at byte {offset} runs to the end of the file"
+                "box at byte {offset} runs to the end of the file or claims less than its header"
             )));
         };
         if &kind == b"uuid" && size <= MAX_MAPS_BOX {
