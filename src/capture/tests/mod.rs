@@ -1,2 +1,12 @@
 //! In-process tests of the capture core: real captures fed to the
-//! segmenter as bytes, no process, no disk.
+//! segmenter as bytes, no process, no disk. [`chunking`] holds the facts
+//! about the events a capture gives however it arrives, [`round_trip`] the
+//! fragment writer against the fragment parser, [`damage`] and
+//! [`broken_fragments`] what the segmenter decides about damaged input.
+
+mod broken_fragments;
+mod chunking;
+mod damage;
+mod edit;
+mod round_trip;
+mod support;
