@@ -68,8 +68,8 @@ fn every_piece_of_every_fixture_reads_back_as_written() {
                 let what = format!("{name}: moof at {}, piece {piece:?}", f.moof_offset);
                 assert_same_media(&piece_media(&input.init, f, piece), &got, &what);
                 for run in &back.runs {
-                    let original = piece.parts.iter().map(|p| &f.runs[p.run]);
-                    let original = original.clone().find(|r| r.track == run.track);
+                    let mut originals = piece.parts.iter().map(|p| &f.runs[p.run]);
+                    let original = originals.find(|r| r.track == run.track);
                     let index = original.map(|r| r.description_index);
                     assert_eq!(index, Some(run.description_index), "{what}");
                 }
