@@ -178,7 +178,10 @@ fn datastamps_count_fragment_bytes_and_timestamps_are_presentation_times() {
             assert_eq!(maps.entries[0].timestamp, maps.start, "{name}: {a:?}");
             for e in &maps.entries {
                 assert_eq!(e.datastamp, maps.start_datastamp + e.offset - header_len);
-                assert!((maps.start..a.end()).contains(&e.timestamp), "{name}: {e:?}");
+                assert!(
+                    (maps.start..a.end()).contains(&e.timestamp),
+                    "{name}: {e:?}"
+                );
                 assert!(
                     last.is_none_or(|(ts, ds)| e.timestamp > ts && e.datastamp > ds),
                     "{name}: stamps must strictly increase at {e:?}"
@@ -187,7 +190,9 @@ fn datastamps_count_fragment_bytes_and_timestamps_are_presentation_times() {
             }
         }
         let total: u64 = assets.iter().map(|a| a.asset.body_len).sum();
-        let after = assets.last().map(|a| a.maps().start_datastamp + a.asset.body_len);
+        let after = assets
+            .last()
+            .map(|a| a.maps().start_datastamp + a.asset.body_len);
         assert_eq!(after, Some(total), "{name}");
     }
 }
@@ -291,7 +296,11 @@ fn a_resumed_transmission_goes_on_from_the_edge() {
     let tracks = &second.starts()[0].0;
     let mut want = capture_media(bytes);
     for (id, samples) in &mut want {
-        let scale = tracks.iter().find(|t| t.id == *id).expect("track").timescale;
+        let scale = tracks
+            .iter()
+            .find(|t| t.id == *id)
+            .expect("track")
+            .timescale;
         let shift = rescale(resume.time_base, timescale, scale) - samples[0].dts;
         samples.iter_mut().for_each(|s| s.dts += shift);
     }

@@ -172,7 +172,10 @@ impl Outcome {
     }
 
     pub fn error_text(&self) -> String {
-        self.error.as_ref().map(Error::to_string).unwrap_or_default()
+        self.error
+            .as_ref()
+            .map(Error::to_string)
+            .unwrap_or_default()
     }
 
     /// A one-line account for assertion messages.
