@@ -6,8 +6,9 @@
 
 use super::edit::nth_box;
 use super::support::*;
+use crate::capture::framing::Framer;
 use crate::capture::init::TrackKind;
-use crate::capture::segmenter::{Config, Resume};
+use crate::capture::segmenter::{Config, Resume, Segmenter};
 use crate::capture::stamps::rescale;
 
 const CHUNKS: [usize; 3] = [1, 7, 4096];
@@ -55,6 +56,56 @@ fn damage_is_handled_the_same_however_the_bytes_arrive() {
     for chunk in CHUNKS {
         let chunked = Feed::new(every(SECOND)).chunk(chunk).run(&bytes);
         assert_same_events(&whole, &chunked, &format!("damaged, {chunk}-byte chunks"));
+    }
+}
+
+/// As `backset segment` feeds it: a framer reads the input and hands over
+/// whole boxes, and what it had left goes to `finish_with`.
+fn segment_boxes(capture: &[u8]) -> Outcome {
+    let mut segmenter = Segmenter::new(every(SECOND), None);
+    let mut framer = Framer::resyncing();
+    framer.push(capture);
+    let (mut events, mut failure) = (Vec::new(), None);
+    loop {
+        let pushed = match framer.next_box() {
+            Ok(Some(b)) => segmenter.push_box(b, NOW, &mut events),
+            Ok(None) => break,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = pushed {
+            failure = Some(e);
+            break;
+        }
+    }
+    let tail = framer.unfinished().filter(|_| failure.is_none());
+    let finished = segmenter.finish_with(tail, &mut events);
+    let events: Vec<Seen> = events.into_iter().map(Seen::from).collect();
+    if !events.iter().any(|e| matches!(e, Seen::Asset(_))) {
+        failure = failure.or(finished.err());
+    }
+    Outcome {
+        events,
+        error: failure,
+    }
+}
+
+#[test]
+fn boxes_framed_outside_give_the_same_events_as_bytes() {
+    let gop = fixture("h264-aac-gop.mp4");
+    let moov = nth_box(gop, b"moov", 0).offset;
+    let mut impossible = gop.to_vec();
+    impossible[moov..moov + 4].copy_from_slice(&4u32.to_be_bytes());
+    let mut prefixed = b"capture tool v1.2 starting\n".to_vec();
+    prefixed.extend_from_slice(&gop[..gop.len() - 1000]);
+    let cases: [(&str, &[u8]); 5] = [
+        ("whole", gop),
+        ("prefixed and truncated", &prefixed),
+        ("impossible moov size", &impossible),
+        ("cut in the moov", &gop[..500]),
+        ("garbage", &[0x55; 3000]),
+    ];
+    for (what, bytes) in cases {
+        assert_same_events(&segment(bytes, SECOND), &segment_boxes(bytes), what);
     }
 }
 

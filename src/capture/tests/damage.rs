@@ -35,6 +35,18 @@ fn a_playlist_is_not_an_mp4() {
 }
 
 #[test]
+fn garbage_without_a_capture_is_not_an_mp4() {
+    let o = segment(&[0x55; 3000], SECOND);
+    assert_fails(
+        &o,
+        "not a fragmented MP4: byte 0: expected a box, found no ftyp or moov in its 3000 bytes",
+    );
+    // The search for a capture's start gives up after 1 MiB.
+    let o = segment(&vec![0x55; 2 << 20], SECOND);
+    assert_fails(&o, "found no ftyp or moov in the first 1048576 bytes");
+}
+
+#[test]
 fn an_empty_capture_fails_naming_where_it_ended() {
     let o = segment(b"", SECOND);
     assert!(matches!(o.error, Some(Error::Empty { offset: 0 })), "{o:?}");
