@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use mp4_atom::TrunSamples;
+
 use super::edit::{edit_moofs, nth_box, set_tfdt};
 use super::support::*;
 use crate::capture::maps::Maps;
@@ -175,4 +177,42 @@ fn a_new_moov_starts_a_new_asset_and_the_transmission_goes_on() {
     // 6 s of H.264, then 5 s of HEVC, without a gap.
     o.assert_intact("across the new moov");
     assert!((duration_s(&o) - 11.0).abs() < 0.1, "{}", duration_s(&o));
+}
+
+#[test]
+fn a_key_frame_not_after_the_previous_one_is_no_entry_point() {
+    // The second fragment holds key frames at 2.083 s and 2.5 s: present
+    // the second at the time of the first.
+    let input = parse(fragdur());
+    let f = &input.fragments[1];
+    let video = f.runs.iter().find(|r| r.track == 0).expect("video");
+    let keys: Vec<usize> = (0..video.samples.len())
+        .filter(|&i| f.samples[video.samples.start + i].is_sync())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    let (first, second) = (f.samples[video.samples.start + keys[0]], keys[1]);
+    let dts = f.samples[video.samples.start + second].dts;
+    let cts = first.pts() as i64 - dts as i64;
+    let broken = edit_moofs(fragdur(), 1, |n, moof| {
+        if n == 1 {
+            assert_eq!(moof.traf[0].tfhd.track_id, 1, "video first");
+            if let TrunSamples::Explicit(entries) = &mut moof.traf[0].trun[0].samples {
+                entries[second].cts = Some(cts);
+            }
+        }
+    });
+    let o = segment(&broken, SECOND);
+    assert_eq!(o.exit_code(), 0, "{}", o.summary());
+    let moof = nth_box(&broken, b"moof", 1).offset;
+    assert_eq!(
+        o.warnings(),
+        [format!(
+            "moof at byte {moof}: a key frame at or before the previous one in time; not an entry point"
+        )]
+    );
+    // Kept, but five entry points for six key frames.
+    let entries: usize = o.assets().iter().map(|a| a.maps().entries.len()).sum();
+    assert_eq!(entries, 5);
+    assert_same_media(&capture_media(&broken), &assets_media(&o.assets()), "");
+    o.assert_intact("a key frame out of order");
 }
