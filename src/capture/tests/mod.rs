@@ -3,6 +3,8 @@
 //! about the events a capture gives however it arrives, [`round_trip`] the
 //! fragment writer against the fragment parser, [`damage`] and
 //! [`broken_fragments`] what the segmenter decides about damaged input.
+//! [`support`] drives the segmenter as `backset segment` does and reads
+//! assets back into samples; [`edit`] breaks captures.
 
 mod broken_fragments;
 mod chunking;
