@@ -1,2 +1,14 @@
 //! In-process tests of the capture core: real captures fed to the
-//! segmenter as bytes, no process, no disk.
+//! segmenter as bytes, no process, no disk. [`chunking`] holds the facts
+//! about the events a capture gives however it arrives, [`round_trip`] the
+//! fragment writer against the fragment parser, [`damage`] and
+//! [`broken_fragments`] what the segmenter decides about damaged input.
+//! [`support`] drives the segmenter as `backset segment` does and reads
+//! assets back into samples; [`edit`] breaks captures.
+
+mod broken_fragments;
+mod chunking;
+mod damage;
+mod edit;
+mod round_trip;
+mod support;
