@@ -12,13 +12,45 @@ use super::viewer::ViewerQuery;
 use super::{unavailable, AppState, Peer, Shared};
 use crate::stream::playlists::{self, Listing};
 
-fn listing_response(
+/// A playlist format: its media type and how it is rendered.
+pub struct Format {
+    content_type: &'static str,
+    render: fn(&Listing) -> String,
+}
+
+const HLS: Format = Format {
+    content_type: "application/vnd.apple.mpegurl",
+    render: playlists::hls,
+};
+const DASH: Format = Format {
+    content_type: "application/dash+xml",
+    render: playlists::dash,
+};
+
+pub async fn hls(
+    state: State<AppState>,
+    peer: ConnectInfo<Peer>,
+    query: Query<ViewerQuery>,
+    headers: HeaderMap,
+) -> Response {
+    listing(&state, peer.addr, &headers, &query, &HLS)
+}
+
+pub async fn dash(
+    state: State<AppState>,
+    peer: ConnectInfo<Peer>,
+    query: Query<ViewerQuery>,
+    headers: HeaderMap,
+) -> Response {
+    listing(&state, peer.addr, &headers, &query, &DASH)
+}
+
+fn listing(
     state: &Shared,
     addr: SocketAddr,
     headers: &HeaderMap,
     query: &ViewerQuery,
-    content_type: &'static str,
-    render: fn(&Listing) -> String,
+    format: &Format,
 ) -> Response {
     let stream = match state.stream() {
         Ok(s) => s,
@@ -29,7 +61,7 @@ fn listing_response(
         return (StatusCode::SERVICE_UNAVAILABLE, "no asset published yet\n").into_response();
     };
     let records: Vec<_> = stream.retained().collect();
-    let text = render(&Listing {
+    let text = (format.render)(&Listing {
         records: &records,
         naming: &stream.naming,
         timescale: stream.index.timescale,
@@ -40,42 +72,10 @@ fn listing_response(
     });
     (
         [
-            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_TYPE, format.content_type),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         text,
     )
         .into_response()
-}
-
-pub async fn hls(
-    State(state): State<AppState>,
-    ConnectInfo(Peer { addr, .. }): ConnectInfo<Peer>,
-    Query(query): Query<ViewerQuery>,
-    headers: HeaderMap,
-) -> Response {
-    listing_response(
-        &state,
-        addr,
-        &headers,
-        &query,
-        "application/vnd.apple.mpegurl",
-        playlists::hls,
-    )
-}
-
-pub async fn dash(
-    State(state): State<AppState>,
-    ConnectInfo(Peer { addr, .. }): ConnectInfo<Peer>,
-    Query(query): Query<ViewerQuery>,
-    headers: HeaderMap,
-) -> Response {
-    listing_response(
-        &state,
-        addr,
-        &headers,
-        &query,
-        "application/dash+xml",
-        playlists::dash,
-    )
 }
