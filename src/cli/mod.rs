@@ -346,6 +346,10 @@ pub struct ServeArgs {
     /// instead of their files. 0 serves every request from its file.
     #[arg(long, value_name = "SIZE", default_value = "64MiB")]
     pub cache: String,
+    /// Viewers the audience log holds at most; the least recently seen
+    /// goes first. Bounds the server's memory whatever ids clients send.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_viewers: usize,
 }
 
 /// Follow a stream served by `backset serve`: get this client's backset

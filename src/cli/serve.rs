@@ -13,6 +13,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         dir: args.outdir,
         listen: args.listen,
         cache_bytes: parse_size(&args.cache)?,
+        max_viewers: args.max_viewers,
     };
     runtime.block_on(backset::http::serve::serve(config, |addr| {
         eprintln!("backset: serving on http://{addr}/");

@@ -46,6 +46,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Memory for the most recently requested assets, bytes (0: none).
     pub cache_bytes: u64,
+    /// Viewers the audience log holds at most.
+    pub max_viewers: usize,
 }
 
 struct Shared {
@@ -123,10 +125,11 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         dir,
         listen,
         cache_bytes,
+        max_viewers,
     } = config;
     let state = Arc::new(Shared {
         dir: dir.clone(),
-        audience: Mutex::new(AudienceLog::new(30_000_000, 100_000)),
+        audience: Mutex::new(AudienceLog::new(30_000_000, max_viewers)),
         stream: Mutex::new(None),
         ids: Issuer::new(rand::random()),
         cache: Mutex::new(RecentAssets::new(cache_bytes)),
