@@ -173,15 +173,6 @@ impl AudienceLog {
             starvations: me.map_or(0, |v| v.starvations),
         }
     }
-
-    /// Viewers held (active or not).
-    pub fn len(&self) -> usize {
-        self.viewers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.viewers.is_empty()
-    }
 }
 
 fn push(samples: &mut VecDeque<f64>, value: f64) {
@@ -283,7 +274,7 @@ mod tests {
         for i in 0..5000u64 {
             log.seen(&format!("id-{i}"), &format!("r{}", i % 7), &none(), i);
         }
-        assert_eq!(log.len(), 1000);
+        assert_eq!(log.viewers.len(), 1000);
         let f = log.facts("id-4999", 5000);
         assert_eq!(f.clients, 1000);
         let total: u64 = log.regions.values().sum();

@@ -5,13 +5,13 @@
 //! while it is retained.
 
 mod assets;
-pub mod audience_log;
+pub(crate) mod audience_log;
 mod cache;
-pub mod client_id;
-pub mod delivery;
+pub(crate) mod client_id;
+pub(crate) mod delivery;
 mod params;
 mod playlist_routes;
-pub mod viewer;
+pub(crate) mod viewer;
 
 pub use crate::http::api::Params;
 
