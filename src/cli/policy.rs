@@ -23,65 +23,8 @@ pub(super) fn usage(text: impl Into<String>) -> anyhow::Error {
 
 pub fn advise(args: AdviseArgs) -> anyhow::Result<ExitCode> {
     let audience = match &args.facts {
-        Some(file) => {
-            let mut text = String::new();
-            if file == "-" {
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .context("reading facts from standard input")?;
-            } else {
-                text = std::fs::read_to_string(file).map_err(Error::io(file))?;
-            }
-            serde_json::from_str::<Audience>(&text)
-                .map_err(|e| usage(format!("bad facts JSON: {e}")))?
-        }
-        None => {
-            let share = match (&args.regions, &args.region, args.same_region) {
-                (Some(list), Some(region), _) => {
-                    let counts = list
-                        .split(',')
-                        .map(|kv| {
-                            let (k, v) = kv.split_once('=').ok_or_else(|| {
-                                usage(format!("bad region count {kv:?}: write eu=120"))
-                            })?;
-                            let n = v
-                                .trim()
-                                .parse::<u64>()
-                                .map_err(|_| usage(format!("bad count in {kv:?}")))?;
-                            Ok((k.trim().to_string(), n))
-                        })
-                        .collect::<anyhow::Result<Vec<_>>>()?;
-                    region_share(&counts, region)
-                }
-                (_, _, Some(share)) => share,
-                _ => 0.0,
-            };
-            let history = match &args.history {
-                Some(list) => list
-                    .split(',')
-                    .map(|r| parse_rate(r).map_err(Into::into))
-                    .collect::<anyhow::Result<Vec<f64>>>()?,
-                None => Vec::new(),
-            };
-            Audience {
-                clients: args.clients,
-                same_region_share: share,
-                throughput_bps: parse_rate(
-                    args.throughput
-                        .as_deref()
-                        .ok_or_else(|| usage("--throughput is needed (or --facts)"))?,
-                )?,
-                history_bps: history,
-                bitrate_bps: parse_rate(
-                    args.bitrate
-                        .as_deref()
-                        .ok_or_else(|| usage("--bitrate is needed (or --facts)"))?,
-                )?,
-                asset_duration_s: seconds(&args.asset_duration)?,
-                window_s: seconds(&args.window)?,
-                dip_horizon_s: seconds(&args.dip_horizon)?,
-            }
-        }
+        Some(file) => read_facts(file)?,
+        None => audience_from_flags(&args)?,
     };
     audience.validate().map_err(usage)?;
     let advice = advise_for(&audience);
@@ -103,6 +46,73 @@ pub fn advise(args: AdviseArgs) -> anyhow::Result<ExitCode> {
         println!("coefficients {}", advice.coefficients.to_arg());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The facts as a JSON object, from a file or (`-`) standard input.
+fn read_facts(file: &str) -> anyhow::Result<Audience> {
+    let mut text = String::new();
+    if file == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading facts from standard input")?;
+    } else {
+        text = std::fs::read_to_string(file).map_err(Error::io(file))?;
+    }
+    Ok(serde_json::from_str::<Audience>(&text)
+        .map_err(|e| usage(format!("bad facts JSON: {e}")))?)
+}
+
+fn audience_from_flags(args: &AdviseArgs) -> anyhow::Result<Audience> {
+    let share = same_region_share(args)?;
+    let history = match &args.history {
+        Some(list) => list
+            .split(',')
+            .map(|r| parse_rate(r).map_err(Into::into))
+            .collect::<anyhow::Result<Vec<f64>>>()?,
+        None => Vec::new(),
+    };
+    Ok(Audience {
+        clients: args.clients,
+        same_region_share: share,
+        throughput_bps: parse_rate(
+            args.throughput
+                .as_deref()
+                .ok_or_else(|| usage("--throughput is needed (or --facts)"))?,
+        )?,
+        history_bps: history,
+        bitrate_bps: parse_rate(
+            args.bitrate
+                .as_deref()
+                .ok_or_else(|| usage("--bitrate is needed (or --facts)"))?,
+        )?,
+        asset_duration_s: seconds(&args.asset_duration)?,
+        window_s: seconds(&args.window)?,
+        dip_horizon_s: seconds(&args.dip_horizon)?,
+    })
+}
+
+/// --regions with --region, or --same-region, or none (0).
+fn same_region_share(args: &AdviseArgs) -> anyhow::Result<f64> {
+    Ok(match (&args.regions, &args.region, args.same_region) {
+        (Some(list), Some(region), _) => {
+            let counts = list
+                .split(',')
+                .map(|kv| {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| usage(format!("bad region count {kv:?}: write eu=120")))?;
+                    let n = v
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|_| usage(format!("bad count in {kv:?}")))?;
+                    Ok((k.trim().to_string(), n))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            region_share(&counts, region)
+        }
+        (_, _, Some(share)) => share,
+        _ => 0.0,
+    })
 }
 
 pub fn draw(args: DrawArgs) -> anyhow::Result<ExitCode> {
