@@ -58,8 +58,7 @@ fn read_facts(file: &str) -> anyhow::Result<Audience> {
     } else {
         text = std::fs::read_to_string(file).map_err(Error::io(file))?;
     }
-    Ok(serde_json::from_str::<Audience>(&text)
-        .map_err(|e| usage(format!("bad facts JSON: {e}")))?)
+    serde_json::from_str::<Audience>(&text).map_err(|e| usage(format!("bad facts JSON: {e}")))
 }
 
 fn audience_from_flags(args: &AdviseArgs) -> anyhow::Result<Audience> {
