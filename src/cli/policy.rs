@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use backset::policy::advise::{advise as advise_for, region_share, Audience};
-use backset::policy::draw::Drawer;
-use backset::policy::{Advice, Coefficients};
+use backset::policy::draw::{known_distribution, Drawer};
+use backset::policy::{Advice, Coefficients, DISTRIBUTION};
 use backset::units::{parse_duration_us, parse_rate};
 use backset::Error;
 use serde::Serialize;
@@ -32,11 +32,14 @@ pub fn advise(args: AdviseArgs) -> anyhow::Result<ExitCode> {
     struct Out {
         #[serde(flatten)]
         advice: Advice,
+        /// What `draw --distribution` checks.
+        distribution: &'static str,
         coeffs: String,
     }
     if args.json {
         let out = Out {
             advice,
+            distribution: DISTRIBUTION,
             coeffs: advice.coefficients.to_arg(),
         };
         println!("{}", serde_json::to_string(&out).context("encoding JSON")?);
@@ -73,11 +76,11 @@ fn audience_from_flags(args: &AdviseArgs) -> anyhow::Result<Audience> {
     Ok(Audience {
         clients: args.clients,
         same_region_share: share,
-        throughput_bps: parse_rate(
+        throughput_bps: Some(parse_rate(
             args.throughput
                 .as_deref()
                 .ok_or_else(|| usage("--throughput is needed (or --facts)"))?,
-        )?,
+        )?),
         history_bps: history,
         bitrate_bps: parse_rate(
             args.bitrate
@@ -115,6 +118,9 @@ fn same_region_share(args: &AdviseArgs) -> anyhow::Result<f64> {
 }
 
 pub fn draw(args: DrawArgs) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &args.distribution {
+        known_distribution(name)?;
+    }
     let advice = Advice {
         recommended_s: seconds(&args.recommended)?,
         maximum_s: seconds(&args.max)?,

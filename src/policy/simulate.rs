@@ -385,7 +385,7 @@ pub fn simulate(config: &Config) -> Report {
                             let advice = advise(&Audience {
                                 clients: present.len() as u64,
                                 same_region_share: same as f64 / present.len().max(1) as f64,
-                                throughput_bps: v.rate_at(v.join),
+                                throughput_bps: Some(v.rate_at(v.join)),
                                 history_bps: v.history.clone(),
                                 bitrate_bps: config.bitrate_bps,
                                 asset_duration_s: config.asset_duration_s,
