@@ -48,6 +48,8 @@ fn advise_gives_slow_clients_more_and_prints_what_draw_reads() {
         "--json",
     ]);
     assert!(crowd["coefficients"]["more"].as_f64() > fast["coefficients"]["more"].as_f64());
+    let distribution = fast["distribution"].as_str().unwrap();
+    assert_eq!(distribution, "backset-point-mass-exp-tails/1");
     let coeffs = fast["coeffs"].as_str().unwrap();
     let rec = format!("{}s", fast["recommended_s"].as_f64().unwrap());
     let max = format!("{}s", fast["maximum_s"].as_f64().unwrap());
@@ -59,6 +61,8 @@ fn advise_gives_slow_clients_more_and_prints_what_draw_reads() {
         &max,
         "--coeffs",
         coeffs,
+        "--distribution",
+        distribution,
         "-n",
         "2000",
         "--client",
@@ -74,6 +78,56 @@ fn advise_gives_slow_clients_more_and_prints_what_draw_reads() {
     assert!(backsets
         .iter()
         .all(|b| b.as_f64().unwrap() <= fast["maximum_s"].as_f64().unwrap()));
+}
+
+#[test]
+fn a_faster_client_is_never_pushed_further_back() {
+    // Issue 12: one fast sample among slow ones used to give the maximum.
+    let at = |now: &str| {
+        json(&[
+            "advise",
+            "--throughput",
+            now,
+            "--history",
+            "5Mbps,6Mbps",
+            "--bitrate",
+            "3Mbps",
+            "--json",
+        ])["recommended_s"]
+            .as_f64()
+            .unwrap()
+    };
+    let (fast, slow) = (at("50Mbps"), at("2Mbps"));
+    assert!(fast < slow, "50 Mbit/s: {fast} s, 2 Mbit/s: {slow} s");
+    assert!(
+        fast < 7.0,
+        "a client well above the bitrate starts near three assets: {fast}"
+    );
+}
+
+#[test]
+fn draw_refuses_a_distribution_it_does_not_know() {
+    let args = |name: &str| {
+        run(&[
+            "draw",
+            "--recommended",
+            "6s",
+            "--max",
+            "20s",
+            "--coeffs",
+            "less=0.1,more=0.2,down=2s,up=4s",
+            "--distribution",
+            name,
+        ])
+    };
+    let unknown = args("backset-uniform/1");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("backset-point-mass-exp-tails/1"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert!(args("backset-point-mass-exp-tails/1").status.success());
 }
 
 #[test]

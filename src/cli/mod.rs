@@ -178,16 +178,22 @@ pub struct VerifyArgs {
 /// recommended backset, a maximum backset and the coefficients of the
 /// distribution this client draws from.
 ///
-/// The model: the client's low throughput is min(current, mean − standard
-/// deviation of current and historical samples), at least 1% of the bitrate;
-/// headroom h = low / bitrate. Recommended R = max(3A, A + A/h + D·max(0, 1 −
-/// h)) + A·cv (A asset duration, D dip horizon, cv = σ/μ): the start asset,
-/// fetching the next one at the low throughput, and the buffer a dip of D
-/// seconds drains, never under three assets, plus slack for unsteadiness. A
-/// slow or unsteady client gets more. Spread s = min(1, log10(1 + clients)/4) ·
-/// (0.5 + 0.5·same-region share): a large or clustered audience is spread
-/// over more assets: less = 0.05 + 0.1s, more = 0.1 + 0.2s, down = A(0.5 +
-/// s), up = A(1 + 2s). Maximum M = min(window − A, R + 3·up). Facts come as
+/// The model: the client's low throughput is min(current, harmonic mean of
+/// the current and historical samples), at least 1% of the bitrate (a client
+/// never measured: the bitrate); headroom h = low / bitrate. Shortfall u =
+/// root mean square of max(0, 1 − sample / 2·bitrate): how far the samples
+/// fall short of twice the bitrate, 0 to 1. Recommended R = max(3A, A + A/h +
+/// D·max(0, 1 − h)) + 4A·u (A asset duration, D dip horizon): the start
+/// asset, fetching the next one at the low throughput, and the buffer a dip
+/// of D seconds drains, never under three assets, plus slack for a client
+/// without room for dips. More throughput, now or in any sample, never gives
+/// a larger R, nor does a steadier history. Spread s = min(1, log10(1 +
+/// clients)/4) · (0.5 + 0.5·same-region share): a large or clustered
+/// audience is spread over more assets: less = 0.05 + 0.1s, more = 0.1 +
+/// 0.2s, down = A(0.5 + s), up = A(1 + 2s). Maximum M = min(window − A, R +
+/// 3·up). With --json the output also names the distribution these
+/// parameterise (backset-point-mass-exp-tails/1), which `draw
+/// --distribution` checks. Facts come as
 /// flags or as a JSON object on standard input (--facts -).
 #[derive(Debug, Args)]
 pub struct AdviseArgs {
@@ -245,6 +251,11 @@ pub struct DrawArgs {
     /// less=SHARE,more=SHARE,down=DURATION,up=DURATION, as `advise` prints.
     #[arg(long, value_name = "COEFFS")]
     pub coeffs: String,
+    /// The distribution the advice parameterises, as `advise --json` names
+    /// it; one this build does not draw from is refused. Default: the one
+    /// it draws from (backset-point-mass-exp-tails/1).
+    #[arg(long, value_name = "NAME")]
+    pub distribution: Option<String>,
     /// Client id that seeds the draws; without it they are unpredictable.
     #[arg(long)]
     pub client: Option<String>,

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use backset::policy::advise::{advise as advise_for, region_share, Audience};
-use backset::policy::draw::Drawer;
-use backset::policy::{Advice, Coefficients};
+use backset::policy::draw::{known_distribution, Drawer};
+use backset::policy::{Advice, Coefficients, DISTRIBUTION};
 use backset::units::{parse_duration_us, parse_rate};
 use backset::Error;
 use serde::Serialize;
@@ -23,65 +23,8 @@ pub(super) fn usage(text: impl Into<String>) -> anyhow::Error {
 
 pub fn advise(args: AdviseArgs) -> anyhow::Result<ExitCode> {
     let audience = match &args.facts {
-        Some(file) => {
-            let mut text = String::new();
-            if file == "-" {
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .context("reading facts from standard input")?;
-            } else {
-                text = std::fs::read_to_string(file).map_err(Error::io(file))?;
-            }
-            serde_json::from_str::<Audience>(&text)
-                .map_err(|e| usage(format!("bad facts JSON: {e}")))?
-        }
-        None => {
-            let share = match (&args.regions, &args.region, args.same_region) {
-                (Some(list), Some(region), _) => {
-                    let counts = list
-                        .split(',')
-                        .map(|kv| {
-                            let (k, v) = kv.split_once('=').ok_or_else(|| {
-                                usage(format!("bad region count {kv:?}: write eu=120"))
-                            })?;
-                            let n = v
-                                .trim()
-                                .parse::<u64>()
-                                .map_err(|_| usage(format!("bad count in {kv:?}")))?;
-                            Ok((k.trim().to_string(), n))
-                        })
-                        .collect::<anyhow::Result<Vec<_>>>()?;
-                    region_share(&counts, region)
-                }
-                (_, _, Some(share)) => share,
-                _ => 0.0,
-            };
-            let history = match &args.history {
-                Some(list) => list
-                    .split(',')
-                    .map(|r| parse_rate(r).map_err(Into::into))
-                    .collect::<anyhow::Result<Vec<f64>>>()?,
-                None => Vec::new(),
-            };
-            Audience {
-                clients: args.clients,
-                same_region_share: share,
-                throughput_bps: parse_rate(
-                    args.throughput
-                        .as_deref()
-                        .ok_or_else(|| usage("--throughput is needed (or --facts)"))?,
-                )?,
-                history_bps: history,
-                bitrate_bps: parse_rate(
-                    args.bitrate
-                        .as_deref()
-                        .ok_or_else(|| usage("--bitrate is needed (or --facts)"))?,
-                )?,
-                asset_duration_s: seconds(&args.asset_duration)?,
-                window_s: seconds(&args.window)?,
-                dip_horizon_s: seconds(&args.dip_horizon)?,
-            }
-        }
+        Some(file) => read_facts(file)?,
+        None => audience_from_flags(&args)?,
     };
     audience.validate().map_err(usage)?;
     let advice = advise_for(&audience);
@@ -89,11 +32,14 @@ pub fn advise(args: AdviseArgs) -> anyhow::Result<ExitCode> {
     struct Out {
         #[serde(flatten)]
         advice: Advice,
+        /// What `draw --distribution` checks.
+        distribution: &'static str,
         coeffs: String,
     }
     if args.json {
         let out = Out {
             advice,
+            distribution: DISTRIBUTION,
             coeffs: advice.coefficients.to_arg(),
         };
         println!("{}", serde_json::to_string(&out).context("encoding JSON")?);
@@ -105,7 +51,76 @@ pub fn advise(args: AdviseArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The facts as a JSON object, from a file or (`-`) standard input.
+fn read_facts(file: &str) -> anyhow::Result<Audience> {
+    let mut text = String::new();
+    if file == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading facts from standard input")?;
+    } else {
+        text = std::fs::read_to_string(file).map_err(Error::io(file))?;
+    }
+    serde_json::from_str::<Audience>(&text).map_err(|e| usage(format!("bad facts JSON: {e}")))
+}
+
+fn audience_from_flags(args: &AdviseArgs) -> anyhow::Result<Audience> {
+    let share = same_region_share(args)?;
+    let history = match &args.history {
+        Some(list) => list
+            .split(',')
+            .map(|r| parse_rate(r).map_err(Into::into))
+            .collect::<anyhow::Result<Vec<f64>>>()?,
+        None => Vec::new(),
+    };
+    Ok(Audience {
+        clients: args.clients,
+        same_region_share: share,
+        throughput_bps: Some(parse_rate(
+            args.throughput
+                .as_deref()
+                .ok_or_else(|| usage("--throughput is needed (or --facts)"))?,
+        )?),
+        history_bps: history,
+        bitrate_bps: parse_rate(
+            args.bitrate
+                .as_deref()
+                .ok_or_else(|| usage("--bitrate is needed (or --facts)"))?,
+        )?,
+        asset_duration_s: seconds(&args.asset_duration)?,
+        window_s: seconds(&args.window)?,
+        dip_horizon_s: seconds(&args.dip_horizon)?,
+    })
+}
+
+/// --regions with --region, or --same-region, or none (0).
+fn same_region_share(args: &AdviseArgs) -> anyhow::Result<f64> {
+    Ok(match (&args.regions, &args.region, args.same_region) {
+        (Some(list), Some(region), _) => {
+            let counts = list
+                .split(',')
+                .map(|kv| {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| usage(format!("bad region count {kv:?}: write eu=120")))?;
+                    let n = v
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|_| usage(format!("bad count in {kv:?}")))?;
+                    Ok((k.trim().to_string(), n))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            region_share(&counts, region)
+        }
+        (_, _, Some(share)) => share,
+        _ => 0.0,
+    })
+}
+
 pub fn draw(args: DrawArgs) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &args.distribution {
+        known_distribution(name)?;
+    }
     let advice = Advice {
         recommended_s: seconds(&args.recommended)?,
         maximum_s: seconds(&args.max)?,

@@ -1,12 +1,27 @@
 //! The client side: a backset drawn from the server's advice. Most draws
 //! equal the recommended backset; a share `less` falls below it (never below
 //! zero), a share `more` above it (always below the maximum). Reproducible
-//! from a seed, so a client id always draws the same sequence.
+//! from a seed, so a client id always draws the same sequence. The
+//! distribution is named [`DISTRIBUTION`]; advice for any other is refused.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::Advice;
+use super::{Advice, DISTRIBUTION};
+use crate::Error;
+
+/// Ok when `name` is the distribution this build draws from, a usage error
+/// naming the one it knows otherwise: a client must not draw from advice
+/// meant for another shape.
+pub fn known_distribution(name: &str) -> Result<(), Error> {
+    if name == DISTRIBUTION {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "unknown backset distribution {name:?}: this backset draws from {DISTRIBUTION}"
+        )))
+    }
+}
 
 /// A client's random source, seeded from its id.
 pub struct Drawer {
@@ -93,6 +108,14 @@ mod tests {
             .collect();
         assert_eq!(first, again);
         assert_ne!(first, other);
+    }
+
+    #[test]
+    fn only_the_known_distribution_is_drawn_from() {
+        assert!(known_distribution(DISTRIBUTION).is_ok());
+        let err = known_distribution("backset-point-mass-exp-tails/2").unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains(DISTRIBUTION), "{err}");
     }
 
     proptest! {

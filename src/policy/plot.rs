@@ -5,18 +5,27 @@ use plotters::prelude::*;
 
 use super::simulate::Report;
 
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
 pub fn svg(report: &Report, asset_duration_s: f64) -> Result<String, String> {
     let mut out = String::new();
     draw(report, asset_duration_s, &mut out).map_err(|e| format!("drawing the chart: {e}"))?;
     Ok(out)
 }
 
-fn draw(report: &Report, asset: f64, out: &mut String) -> Result<(), Box<dyn std::error::Error>> {
+fn draw(report: &Report, asset: f64, out: &mut String) -> DrawResult {
     let root = SVGBackend::with_string(out, (1100, 440)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(500);
+    histogram(report, asset, &left)?;
+    load(report, &right)?;
+    root.present()?;
+    Ok(())
+}
 
-    // Histogram of the policy's backsets, one bin per asset duration.
+/// Histogram of the policy's backsets, one bin per asset duration.
+fn histogram(report: &Report, asset: f64, left: &Area) -> DrawResult {
     let policy = report
         .outcomes
         .iter()
@@ -29,7 +38,7 @@ fn draw(report: &Report, asset: f64, out: &mut String) -> Result<(), Box<dyn std
         counts[((b / asset).floor() as usize).min(bins - 1)] += 1;
     }
     let highest = counts.iter().copied().max().unwrap_or(1).max(1);
-    let mut chart = ChartBuilder::on(&left)
+    let mut chart = ChartBuilder::on(left)
         .caption("Backsets drawn by the policy", ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(36)
@@ -47,8 +56,11 @@ fn draw(report: &Report, asset: f64, out: &mut String) -> Result<(), Box<dyn std
             RGBColor(52, 101, 164).filled(),
         )
     }))?;
+    Ok(())
+}
 
-    // Peak simultaneous requests per asset, per strategy.
+/// Peak simultaneous requests per asset, per strategy.
+fn load(report: &Report, right: &Area) -> DrawResult {
     let assets = report.assets;
     let peak = report
         .outcomes
@@ -57,7 +69,7 @@ fn draw(report: &Report, asset: f64, out: &mut String) -> Result<(), Box<dyn std
         .max()
         .unwrap_or(1)
         .max(1);
-    let mut chart = ChartBuilder::on(&right)
+    let mut chart = ChartBuilder::on(right)
         .caption(
             "Viewers fetching one asset at the same moment",
             ("sans-serif", 18),
@@ -96,6 +108,5 @@ fn draw(report: &Report, asset: f64, out: &mut String) -> Result<(), Box<dyn std
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .draw()?;
-    root.present()?;
     Ok(())
 }

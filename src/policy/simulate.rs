@@ -243,93 +243,120 @@ struct Session {
     requests: Vec<(usize, f64, f64)>,
 }
 
+/// Where a viewer joining at `join` with `backset` starts: the live edge
+/// then, and the first asset it fetches.
+fn start_asset(config: &Config, join: f64, backset: f64) -> (f64, usize) {
+    let a = config.asset_duration_s;
+    // The live edge is the end of the newest published asset; the newest
+    // key frame at or before the target opens an asset no newer than it.
+    let edge = (join / a).floor() * a;
+    let newest = ((edge / a).round() as usize).saturating_sub(1);
+    let target = (edge - backset).max(edge - config.window_s + a).max(0.0);
+    (edge, ((target / a).floor() as usize).min(newest))
+}
+
+/// One viewer's player as the clock moves: where it plays, what has
+/// arrived, and the running totals a [`Session`] reports.
+struct Playback {
+    now: f64,
+    /// Media position.
+    pos: f64,
+    /// Media end of what has arrived.
+    buffered: f64,
+    playing: bool,
+    stall_since: Option<f64>,
+    stalls: usize,
+    stalled_s: f64,
+    startup_s: f64,
+    latency_sum: f64,
+    latency_time: f64,
+}
+
+impl Playback {
+    fn new(join: f64, pos: f64) -> Playback {
+        Playback {
+            now: join,
+            pos,
+            buffered: pos,
+            playing: false,
+            stall_since: None,
+            stalls: 0,
+            stalled_s: 0.0,
+            startup_s: 0.0,
+            latency_sum: 0.0,
+            latency_time: 0.0,
+        }
+    }
+
+    /// Moves the clock to `t`, playing what is buffered.
+    fn advance(&mut self, t: f64) {
+        if t <= self.now {
+            return;
+        }
+        if self.playing && self.stall_since.is_none() {
+            let played = (t - self.now).min(self.buffered - self.pos);
+            // Latency while playing: wall time minus media position, integrated.
+            self.latency_sum +=
+                ((self.now - self.pos) + (self.now + played - (self.pos + played))) / 2.0 * played;
+            self.latency_time += played;
+            self.pos += played;
+            if self.pos >= self.buffered - 1e-9 && t > self.now + played {
+                self.stall_since = Some(self.now + played);
+            }
+        }
+        self.now = t;
+    }
+
+    /// When the request for the asset published at `published` goes out:
+    /// as soon as it exists and the buffer ahead is under `max_buffer`.
+    fn request_time(&self, published: f64, max_buffer: f64) -> f64 {
+        let mut request = self.now.max(published);
+        if self.playing && self.stall_since.is_none() {
+            let ahead = self.buffered - (self.pos + (request - self.now));
+            if ahead > max_buffer {
+                request += ahead - max_buffer;
+            }
+        }
+        request
+    }
+
+    /// An asset of `a` seconds arrived at `done`: a stall ends, or play starts.
+    fn arrived(&mut self, a: f64, done: f64, join: f64) {
+        self.buffered += a;
+        if let Some(since) = self.stall_since.take() {
+            self.stalls += 1;
+            self.stalled_s += done - since;
+        }
+        if !self.playing {
+            self.playing = true;
+            self.startup_s = done - join;
+        }
+    }
+}
+
 fn watch(config: &Config, viewer: &Viewer, backset: f64) -> Session {
     let a = config.asset_duration_s;
     let bits = a * config.bitrate_bps;
-    // The live edge is the end of the newest published asset; the newest
-    // key frame at or before the target opens an asset no newer than it.
-    let edge = (viewer.join / a).floor() * a;
-    let newest = ((edge / a).round() as usize).saturating_sub(1);
-    let target = (edge - backset).max(edge - config.window_s + a).max(0.0);
-    let first = ((target / a).floor() as usize).min(newest);
-    let mut pos = first as f64 * a; // media position
-    let mut buffered = pos; // media end of what has arrived
-    let mut now = viewer.join;
-    let mut playing = false;
-    let mut stall_since: Option<f64> = None;
-    let (mut stalls, mut stalled_s, mut startup_s) = (0, 0.0, 0.0);
-    let (mut latency_sum, mut latency_time) = (0.0, 0.0);
+    let (edge, first) = start_asset(config, viewer.join, backset);
+    let mut play = Playback::new(viewer.join, first as f64 * a);
     let mut requests = Vec::new();
-
-    // Moves the clock to `t`, playing what is buffered.
-    let mut advance = |now: &mut f64,
-                       t: f64,
-                       pos: &mut f64,
-                       buffered: f64,
-                       playing: bool,
-                       stall_since: &mut Option<f64>| {
-        if t <= *now {
-            return;
-        }
-        if playing && stall_since.is_none() {
-            let played = (t - *now).min(buffered - *pos);
-            // Latency while playing: wall time minus media position, integrated.
-            latency_sum += ((*now - *pos) + (*now + played - (*pos + played))) / 2.0 * played;
-            latency_time += played;
-            *pos += played;
-            if *pos >= buffered - 1e-9 && t > *now + played {
-                *stall_since = Some(*now + played);
-            }
-        }
-        *now = t;
-    };
-
     for asset in first.. {
-        let published = (asset + 1) as f64 * a;
-        let mut request = now.max(published);
-        if playing && stall_since.is_none() {
-            let ahead = buffered - (pos + (request - now));
-            if ahead > config.max_buffer_s {
-                request += ahead - config.max_buffer_s;
-            }
-        }
+        let request = play.request_time((asset + 1) as f64 * a, config.max_buffer_s);
         if request >= config.duration_s {
             break;
         }
-        advance(
-            &mut now,
-            request,
-            &mut pos,
-            buffered,
-            playing,
-            &mut stall_since,
-        );
+        play.advance(request);
         let done = viewer.download_end(request, bits);
         requests.push((asset, request, done));
-        advance(
-            &mut now,
-            done,
-            &mut pos,
-            buffered,
-            playing,
-            &mut stall_since,
-        );
-        buffered += a;
-        if let Some(since) = stall_since.take() {
-            stalls += 1;
-            stalled_s += done - since;
-        }
-        if !playing {
-            playing = true;
-            startup_s = done - viewer.join;
-        }
+        play.advance(done);
+        play.arrived(a, done, viewer.join);
     }
     Session {
-        stalls,
-        stalled_s,
-        startup_s,
-        latency_s: if latency_time > 0.0 {
-            latency_sum / latency_time
+        stalls: play.stalls,
+        stalled_s: play.stalled_s,
+        startup_s: play.startup_s,
+        latency_s: if play.latency_time > 0.0 {
+            play.latency_sum / play.latency_time
         } else {
             0.0
         },
@@ -358,7 +385,7 @@ pub fn simulate(config: &Config) -> Report {
                             let advice = advise(&Audience {
                                 clients: present.len() as u64,
                                 same_region_share: same as f64 / present.len().max(1) as f64,
-                                throughput_bps: v.rate_at(v.join),
+                                throughput_bps: Some(v.rate_at(v.join)),
                                 history_bps: v.history.clone(),
                                 bitrate_bps: config.bitrate_bps,
                                 asset_duration_s: config.asset_duration_s,

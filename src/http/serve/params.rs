@@ -27,7 +27,7 @@ pub(super) fn advice_for(stream: &Stream, state: &Shared, client: &str) -> Optio
         clients: facts.clients.max(1),
         same_region_share: facts.same_region_share,
         // A client not measured yet is planned for at the stream's bitrate.
-        throughput_bps: facts.current_bps.unwrap_or(bitrate),
+        throughput_bps: facts.current_bps,
         history_bps: facts.history_bps.clone(),
         bitrate_bps: bitrate.max(1.0),
         asset_duration_s: asset_s,
