@@ -100,7 +100,7 @@ pub fn read_maps(path: &Path) -> Result<Maps> {
         }
         let Some(size) = size else {
             return Err(bad(format!(
-                "box at byte {offset} runs to the end of the file or claims less than its header"
+                "box at byte {offset} runs to the end of the file or claims less than its own header size"
             )));
         };
         if &kind == b"uuid" && size <= MAX_MAPS_BOX {
