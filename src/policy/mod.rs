@@ -92,7 +92,15 @@ impl Coefficients {
     }
 }
 
-/// What the server hands a client.
+/// The distribution an [`Advice`] parameterises, as `name/version`: a point
+/// mass at the recommended backset, a share `less` on an exponential tail
+/// below it truncated at zero and a share `more` on an exponential tail
+/// above it truncated at the maximum ([`draw::Drawer::draw`]). Drawing any
+/// other way gets a new name or version, so a client can refuse advice it
+/// would misread.
+pub const DISTRIBUTION: &str = "backset-point-mass-exp-tails/1";
+
+/// What the server hands a client: the parameters of [`DISTRIBUTION`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Advice {
     pub recommended_s: f64,
