@@ -35,8 +35,10 @@
 //! is the playhead reaching the end of the media written, and lasts until
 //! the next asset is written. Meanwhile the machine skips to the window's
 //! start when the next asset expired, ends after the last asset of an ended
-//! transmission or once it has followed for `run_for`, and retries an
-//! unreachable server with backoff until `retry_for` has passed.
+//! transmission or once it has followed for `run_for` (a wait is cut short
+//! there; a fetch still under way then is dropped when it ends, and the
+//! report describes the run up to `run_for`), and retries an unreachable
+//! server with backoff until `retry_for` has passed.
 
 use std::time::Duration;
 
@@ -278,12 +280,15 @@ impl Machine {
         if matches!(awaiting, Awaiting::Stopped) {
             return Err(unexpected(&awaiting, &input));
         }
-        self.watch(now);
-        if let Some(run_for) = self.config.run_for.filter(|&d| now >= d) {
+        // Past the end of `run_for` (a fetch can end after it): the report
+        // describes the run up to that end, what came later is dropped.
+        if let Some(end) = self.config.run_for.filter(|&end| now >= end) {
+            self.watch(end);
             self.said
-                .push(format!("followed for {:.3} s; stopping", run_for.as_secs_f64()));
-            return Ok(self.stop(now, Stopped::Time));
+                .push(format!("followed for {:.3} s; stopping", end.as_secs_f64()));
+            return Ok(self.stop(end, Stopped::Time));
         }
+        self.watch(now);
         match (awaiting, input) {
             (Awaiting::Reply(request), Input::Reply(reply)) => self.replied(now, request, reply),
             (Awaiting::Retry(request), Input::Woke) => Ok(self.send(now, request)),
@@ -347,7 +352,10 @@ impl Machine {
         let starving = self.playback.starved(now_s);
         Cmcd {
             sid: Some(self.id.clone()),
-            mtp_kbps: self.meter.latest_bps.map(|bps| (bps / 1000.0).round() as u64),
+            mtp_kbps: self
+                .meter
+                .latest_bps
+                .map(|bps| (bps / 1000.0).round() as u64),
             bl_ms: self
                 .playback
                 .buffer_s(now_s)
