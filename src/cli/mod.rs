@@ -348,13 +348,16 @@ pub struct ServeArgs {
     pub cache: String,
 }
 
-/// Follow a stream served by `backset serve` as one viewer: get this
-/// viewer's backset parameters (and the id the server issues it), fetch the
-/// newest asset to measure the link, ask again with that measurement, draw
-/// a backset from the advice, find the asset and the key frame in the
-/// asset's own maps, and write one continuous fMP4 stream to standard
-/// output: the initialisation, the fragments from that key frame on, then
-/// the following assets' fragments in order as they are published. Every
+/// Follow a stream served by `backset serve` as one viewer, from the backset
+/// the server advises it, writing one continuous fMP4 stream to standard
+/// output.
+///
+/// Gets this viewer's backset parameters (and the id the server issues it),
+/// fetches the newest asset to measure the link, asks again with that
+/// measurement, draws a backset from the advice, finds the asset and the key
+/// frame in the asset's own maps, and writes the initialisation, the
+/// fragments from that key frame on, then the following assets' fragments
+/// in order as they are published. Every
 /// request carries CMCD (session id, measured throughput, buffer, buffer
 /// starved, starting up). A virtual player starts when the first fragments
 /// are written and plays at real speed: a stall is its playhead reaching the
