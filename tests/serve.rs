@@ -294,3 +294,53 @@ fn follow_survives_a_server_restart() {
     );
     assert_eq!(decode_errors(&dir.join("f.mp4")), "");
 }
+
+#[test]
+fn follow_measures_its_link_reports_as_json_and_stops_after_for() {
+    let live = live(long_capture(), 6.0);
+    wait_for_assets(&live.out, 3);
+    let dir = live.out.parent().unwrap().to_path_buf();
+    let report = dir.join("report.json");
+    let o = backset()
+        .args(["follow", &live.url, "--client", "seed", "--clock", "wall"])
+        .args(["--for", "2s", "--report", report.to_str().unwrap()])
+        .stdout(std::fs::File::create(dir.join("f.mp4")).unwrap())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("backset: probe: asset-"), "{log}");
+    assert!(log.contains("behind the wall clock"), "{log}");
+    assert!(log.contains(" s stalled"), "{log}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["stopped"], "time", "{r}");
+    assert_eq!(r["followed_s"], 2.0, "{r}");
+    assert!(r["probe_throughput_bps"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["throughput_bps"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["distribution"].as_str().unwrap().contains('/'), "{r}");
+    assert!(r["drawn_s"].as_f64().unwrap() <= r["maximum_s"].as_f64().unwrap());
+    assert!(r["stalls"].as_u64().is_some() && r["stalled_s"].as_f64().is_some());
+    // The server issued the id and holds the follower's own measurement
+    // (CMCD mtp) under it.
+    let id = r["client"].as_str().unwrap();
+    assert_ne!(id, "seed");
+    let (code, _, body) = get_with(
+        &format!("{}backset.json", live.url),
+        &[("x-backset-client", id)],
+    );
+    assert_eq!(code, 200);
+    let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(p["client"], id, "{p}");
+    assert_eq!(p["viewer"]["throughput_source"], "player", "{p}");
+
+    // The wall clock over HTTP.
+    let u = &live.url;
+    let (code, _, body) = get(&format!("{u}locate?backset=1s&clock=wall&clamp=1"), None);
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let l: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(l["backset"].as_f64().unwrap() >= 1.0, "{l}");
+    assert_eq!(
+        get(&format!("{u}locate?backset=1s&clock=sundial"), None).0,
+        400
+    );
+}

@@ -363,28 +363,53 @@ pub struct ServeArgs {
     pub max_viewers: usize,
 }
 
-/// Follow a stream served by `backset serve`: get this client's backset
-/// parameters, draw a backset, find the asset and the key frame in the
-/// asset's own maps, and write one continuous fMP4 stream to standard
-/// output: the initialisation, the fragments from that key frame on, then
-/// the following assets' fragments in order as they are published. Exits 0
-/// after the last asset once the transmission has ended, or when the reader
-/// of standard output goes away. The achieved backset and any stall are
-/// reported on standard error.
+/// Follow a stream served by `backset serve` as one viewer, from the backset
+/// the server advises it, writing one continuous fMP4 stream to standard
+/// output.
+///
+/// Gets this viewer's backset parameters (and the id the server issues it),
+/// fetches the newest asset to measure the link, asks again with that
+/// measurement, draws a backset from the advice, finds the asset and the key
+/// frame in the asset's own maps, and writes the initialisation, the
+/// fragments from that key frame on, then the following assets' fragments
+/// in order as they are published. Every
+/// request carries CMCD (session id, measured throughput, buffer, buffer
+/// starved, starting up). A virtual player starts when the first fragments
+/// are written and plays at real speed: a stall is its playhead reaching the
+/// end of what was written. Exits 0 after the last asset once the
+/// transmission has ended, after --for, or when the reader of standard
+/// output goes away. The achieved backset, each stall and a summary are
+/// reported on standard error; --report writes the summary as JSON.
 #[cfg(feature = "follow")]
 #[derive(Debug, Args)]
 pub struct FollowArgs {
     /// The server's root, like http://127.0.0.1:8080/
     pub url: String,
-    /// Start this far behind live instead of drawing a backset.
+    /// Start this far behind live instead of measuring the link and drawing
+    /// a backset.
     #[arg(long, value_name = "DURATION")]
     pub backset: Option<String>,
-    /// Client id: seeds the draw and identifies this client to the server.
+    /// What the backset is measured from: the live edge (end of the newest
+    /// asset) or the current wall-clock time, on the key frames' receive
+    /// times.
+    #[arg(long, value_enum, default_value_t = ClockArg::Live)]
+    pub clock: ClockArg,
+    /// Client id: seeds the draw (the same id draws the same backset from
+    /// the same advice). Sent until the server issues this viewer its own
+    /// id; an id the server issued earlier keeps the viewer's history.
     #[arg(long)]
     pub client: Option<String>,
     /// How long to keep retrying an unreachable server.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub retry_for: String,
+    /// Stop after following this long (exit 0).
+    #[arg(long = "for", value_name = "DURATION")]
+    pub run_for: Option<String>,
+    /// At exit, write a JSON report here: client id, advice, drawn and
+    /// achieved backsets, assets followed, stalls and stalled seconds,
+    /// measured throughputs, distribution.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

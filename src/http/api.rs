@@ -30,6 +30,11 @@ pub struct Params {
     /// The audience the advice came from.
     #[serde(default)]
     pub audience: AudienceFacts,
+    /// The distribution the advice parameterises, `name/version`
+    /// ([`crate::policy::DISTRIBUTION`]); a client refuses one it does not
+    /// know. Absent from servers that predate the names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<String>,
 }
 
 /// One viewer's facts as the server holds them.
@@ -100,6 +105,7 @@ mod tests {
             ended: false,
             viewer: ViewerFacts::default(),
             audience: AudienceFacts::default(),
+            distribution: Some(crate::policy::DISTRIBUTION.into()),
         };
         let text = serde_json::to_string(&params).unwrap();
         // Flattened: the advice's fields sit at the top, as clients expect.

@@ -1,18 +1,22 @@
 //! The machine's hands: executes each [`Action`] with ureq, the process's
 //! output, `std::thread::sleep` and an `Instant`, and feeds the outcome back
-//! with the time it came. Every decision lives in the machine.
+//! with the time it came. It also times each fetch, from the request sent to
+//! the body's last byte read, for the machine to measure the link. Every
+//! decision lives in the machine.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use super::machine::{Action, Config, Input, Machine, Reply, Report, Request};
+use super::machine::{Config, Machine, Report};
+use super::protocol::{Action, Fetch, Input, Reply};
 use crate::{Error, Result};
 
 /// Follows the stream at `config.url`, writing it to `out` and what
-/// happens to `log`, until the transmission ends or `out` is closed.
+/// happens to `log`, until the transmission ends, `out` is closed or
+/// `config.run_for` has passed.
 pub fn follow(config: &Config, out: &mut dyn Write, log: &mut dyn Write) -> Result<Report> {
     let mut machine = Machine::new(config.clone());
-    let http = Http::new(machine.base(), &config.client);
+    let http = Http::new(machine.base());
     let clock = Instant::now();
     let mut next = Ok(machine.start(Duration::ZERO));
     loop {
@@ -21,7 +25,7 @@ pub fn follow(config: &Config, out: &mut dyn Write, log: &mut dyn Write) -> Resu
             let _ = writeln!(log, "backset: {line}");
         }
         let input = match next? {
-            Action::Fetch(request) => Input::Reply(http.get(&request)),
+            Action::Fetch(fetch) => Input::Reply(http.get(&fetch)),
             Action::Write(bytes) => emit(out, &bytes)?,
             Action::WaitUntil(at) => {
                 std::thread::sleep(at.saturating_sub(clock.elapsed()));
@@ -36,11 +40,10 @@ pub fn follow(config: &Config, out: &mut dyn Write, log: &mut dyn Write) -> Resu
 struct Http {
     agent: ureq::Agent,
     base: String,
-    id: String,
 }
 
 impl Http {
-    fn new(base: &str, id: &str) -> Http {
+    fn new(base: &str) -> Http {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
@@ -49,23 +52,27 @@ impl Http {
         Http {
             agent,
             base: base.to_string(),
-            id: id.to_string(),
         }
     }
 
-    /// One GET; a 404 is an answer, anything else but 200/206 a failure.
-    fn get(&self, request: &Request) -> Reply {
-        let url = format!("{}{}", self.base, request.path());
-        let mut call = self.agent.get(&url).header("x-backset-client", &self.id);
-        if let Some(range) = request.range() {
-            call = call.header("range", range);
+    /// One GET, timed; a 404 is an answer, anything else but 200/206 a
+    /// failure.
+    fn get(&self, fetch: &Fetch) -> Reply {
+        let url = format!("{}{}", self.base, fetch.request.path());
+        let mut call = self.agent.get(&url);
+        for (name, value) in fetch.headers() {
+            call = call.header(name, value);
         }
+        let sent = Instant::now();
         match call.call() {
             Ok(mut response) => match response.status().as_u16() {
                 200 | 206 => {
-                    let mut body = Vec::new();
-                    match response.body_mut().as_reader().read_to_end(&mut body) {
-                        Ok(_) => Reply::Body(body),
+                    let mut bytes = Vec::new();
+                    match response.body_mut().as_reader().read_to_end(&mut bytes) {
+                        Ok(_) => Reply::Body {
+                            bytes,
+                            took: sent.elapsed(),
+                        },
                         Err(e) => Reply::Failed(format!("reading {url}: {e}")),
                     }
                 }

@@ -4,19 +4,54 @@
 //! bytes, wait until a time, or stop. It never reads a clock, sleeps or
 //! touches a socket, so its tests run whole sessions on a fake clock.
 //!
-//! The session: the backset parameters, a backset (drawn unless given),
-//! `locate` for the entry point, the asset's header (init and maps) then the
-//! asset from the entry point's `moof` on; then every following asset by
-//! predictable name, polled until published. Meanwhile it counts stalls,
-//! skips to the window's start when the next asset expired, ends after the
-//! last asset of an ended transmission, and retries an unreachable server
-//! with backoff until `retry_for` has passed.
+//! The session:
+//!
+//! 1. `/backset.json`. Its answer names the stream's shape and carries
+//!    `client`, the id the server issued this viewer (a `--client` the
+//!    server issued earlier comes back unchanged). Every later request
+//!    carries that id, as `X-Backset-Client` and as CMCD `sid`, so the
+//!    server files what it measures under this viewer and no other.
+//! 2. Measure before drawing. A new viewer has no facts, so the first
+//!    advice is generic. The machine fetches one whole asset, the newest
+//!    published, as a probe; the driver times it (request sent to last byte
+//!    read), the throughput is its bits over that time. It then asks
+//!    `/backset.json` again with CMCD `mtp` (that throughput, kbit/s) and
+//!    `su` (starting up): by then the server holds both its own kernel
+//!    measurement of the probe's delivery and the player's `mtp`, and
+//!    advises from them. The backset is drawn (seeded by `--client`) from
+//!    this second advice, in the distribution the server names, refused if
+//!    it is not [`DISTRIBUTION`]. With `--backset` nothing is drawn: no
+//!    probe, no second advice.
+//! 3. `locate` (on the live edge's clock or, with `--clock wall`, the wall
+//!    clock's) for the entry point; the asset's header (init and maps), the
+//!    init written once, the asset from the entry point's `moof` on; then
+//!    every following asset by predictable name, polled until published.
+//!
+//! Every request carries CMCD: `sid`, `mtp` (the latest throughput of this
+//! viewer's own asset fetches), `bl` (its buffer, ms), `bs` when it starved
+//! since the previous request, `su` while starting or stalled. The buffer
+//! is a virtual player's ([`Playback`]): a playhead that starts when the
+//! entry point's fragments are written and advances at real speed; a stall
+//! is the playhead reaching the end of the media written, and lasts until
+//! the next asset is written. Meanwhile the machine skips to the window's
+//! start when the next asset expired, ends after the last asset of an ended
+//! transmission or once it has followed for `run_for` (a wait is cut short
+//! there; a fetch still under way then is dropped when it ends, and the
+//! report describes the run up to `run_for`), and retries an unreachable
+//! server with backoff until `retry_for` has passed.
 
 use std::time::Duration;
 
+use serde::Serialize;
+
+use super::playback::Playback;
+use super::protocol::{Action, Clock, Fetch, Input, Reply, Request};
 use crate::http::api::{Located, Params};
+use crate::http::cmcd::Cmcd;
 use crate::policy::draw::Drawer;
-use crate::stream::maps_reader::Layout;
+use crate::policy::DISTRIBUTION;
+use crate::stream::locate::seconds;
+use crate::stream::maps_reader::{maps_in, Layout};
 use crate::stream::naming::Naming;
 use crate::{Error, Result};
 
@@ -30,94 +65,64 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 pub struct Config {
     /// The server's root, like `http://127.0.0.1:8080/`.
     pub url: String,
+    /// Seeds the draw (the same id draws the same backset from the same
+    /// advice); sent as the viewer's id until the server issues one.
     pub client: String,
-    /// Use this backset (s) instead of drawing one.
+    /// Use this backset (s) instead of measuring and drawing one.
     pub backset_s: Option<f64>,
     /// How long to keep retrying an unreachable server.
     pub retry_for: Duration,
+    /// What the backset is measured from.
+    pub clock: Clock,
+    /// Stop after following this long (from the start).
+    pub run_for: Option<Duration>,
 }
 
-/// What a follow run did, for the caller to report.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Report {
-    pub backset_drawn_s: f64,
-    pub backset_achieved_s: f64,
-    pub first_sequence: u64,
-    pub last_sequence: u64,
-    pub stalls: u32,
-    /// True when the output was closed by its reader.
-    pub output_closed: bool,
-}
-
-/// A GET the driver makes, relative to the server's root.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Request {
-    /// `backset.json`: this client's parameters and the stream's shape.
-    Params,
-    /// `locate` for a backset, clamped to the retained window.
-    Locate { backset_s: f64 },
-    /// An asset's first `len` bytes: its init and its maps.
-    Header { asset: String, len: u64 },
-    /// An asset from byte `offset` (the entry point's `moof`) on.
-    From { asset: String, offset: u64 },
-    /// A whole asset.
-    Asset { name: String },
-}
-
-impl Request {
-    /// The path and query, relative to the server's root.
-    pub fn path(&self) -> String {
-        match self {
-            Request::Params => "backset.json".into(),
-            Request::Locate { backset_s } => format!("locate?backset={backset_s:.6}s&clamp=1"),
-            Request::Header { asset, .. } | Request::From { asset, .. } => asset.clone(),
-            Request::Asset { name } => name.clone(),
-        }
-    }
-
-    /// The `Range` header's value, if the request wants part of an asset.
-    pub fn range(&self) -> Option<String> {
-        match self {
-            Request::Header { len, .. } => Some(format!("bytes=0-{}", len.saturating_sub(1))),
-            Request::From { offset, .. } => Some(format!("bytes={offset}-")),
-            _ => None,
-        }
-    }
-}
-
-/// How a request went.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    /// 200 or 206, and the whole body.
-    Body(Vec<u8>),
-    /// 404: an answer (not published yet, expired), not a failure.
-    NotFound,
-    /// Unreachable, another status, or a body cut short: retried.
-    Failed(String),
-}
-
-/// What happened, fed to [`Machine::handle`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Input {
-    /// The answer to the last [`Action::Fetch`].
-    Reply(Reply),
-    /// The last [`Action::Write`] went through.
-    Written,
+/// Why a run stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stopped {
+    /// After the last asset of an ended transmission.
+    #[default]
+    Ended,
     /// The output's reader went away.
     Closed,
-    /// The time of the last [`Action::WaitUntil`] came.
-    Woke,
+    /// It had followed for `run_for`.
+    Time,
 }
 
-/// What to do next.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    Fetch(Request),
-    Write(Vec<u8>),
-    /// Wait until this time (on the clock [`Machine::handle`] is fed).
-    WaitUntil(Duration),
-    /// The run is over: the transmission ended or the output was closed.
-    Stop(Report),
+/// What a follow run did: the CLI's summary line and `--report`'s JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// The id the server issued this viewer (the `--client` sent, if no
+    /// answer carried one).
+    pub client: String,
+    /// The advice the backset was drawn from (with `--backset`, the first
+    /// answer's).
+    pub recommended_s: f64,
+    pub maximum_s: f64,
+    /// The distribution drawn from; none when the backset was given.
+    pub distribution: Option<String>,
+    /// The backset drawn, or given.
+    pub drawn_s: f64,
+    /// What `locate` achieved: the entry point's distance behind the live
+    /// edge (or the wall clock).
+    pub achieved_s: f64,
+    pub first_sequence: u64,
+    pub last_sequence: u64,
+    /// Times the virtual playhead reached the end of the media written.
+    pub stalls: u32,
+    pub stalled_s: f64,
+    /// The probe's throughput, bit/s.
+    pub probe_throughput_bps: Option<f64>,
+    /// All the bits of its asset fetches (the probe included) over all the
+    /// time they took, bit/s.
+    pub throughput_bps: Option<f64>,
+    /// The buffer when it stopped, s.
+    pub buffer_s: f64,
+    /// How long it ran, s.
+    pub followed_s: f64,
+    pub stopped: Stopped,
 }
 
 /// What the machine waits for.
@@ -137,13 +142,25 @@ enum Awaiting {
 enum Then {
     /// The init is out: the entry point's fragments next.
     Fragments,
-    /// The first asset is out: follow.
-    Following,
+    /// The first asset's fragments are out, this much media: playback
+    /// starts; follow.
+    Following { media_s: f64 },
     /// A following asset is out: the one after it.
-    Advance,
+    Advance { media_s: f64 },
 }
 
-/// What the parameters said when the run started.
+/// What a `/backset.json` answer is for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stage {
+    /// The first: the shape and an id.
+    Opening,
+    /// After the probe: the advice to draw from.
+    Advising,
+    /// While following: has the window moved, has the transmission ended.
+    Following,
+}
+
+/// What the first parameters said.
 #[derive(Debug)]
 struct Shape {
     naming: Naming,
@@ -151,22 +168,57 @@ struct Shape {
     poll: Duration,
 }
 
+/// This viewer's own measurements of its asset fetches.
+#[derive(Debug, Default)]
+struct Meter {
+    latest_bps: Option<f64>,
+    bits: f64,
+    seconds: f64,
+}
+
+impl Meter {
+    fn sample(&mut self, bytes: usize, took: Duration) {
+        let s = took.as_secs_f64();
+        // Nothing to learn from an empty body or an untimed fetch.
+        if bytes == 0 || s <= 0.0 {
+            return;
+        }
+        let bits = bytes as f64 * 8.0;
+        self.latest_bps = Some(bits / s);
+        self.bits += bits;
+        self.seconds += s;
+    }
+
+    fn mean_bps(&self) -> Option<f64> {
+        (self.seconds > 0.0).then(|| self.bits / self.seconds)
+    }
+}
+
 pub struct Machine {
     config: Config,
     /// The server's root, ending in `/`.
     base: String,
+    /// The id sent: `--client` until the server issues one.
+    id: String,
     awaiting: Awaiting,
+    stage: Stage,
     /// When the request in flight was first tried, and the next backoff.
     tried_since: Duration,
     backoff: Duration,
     shape: Option<Shape>,
     located: Option<Located>,
     init: Vec<u8>,
+    /// Media in the first asset from the entry point on, s.
+    first_media_s: f64,
     /// The next asset to fetch.
     next: u64,
+    /// The latest parameters' word on the transmission.
     ended: bool,
-    waiting_since: Duration,
-    stalled: bool,
+    live_edge: u64,
+    playback: Playback,
+    meter: Meter,
+    /// A stall happened that no request has told the server of yet.
+    starved_untold: bool,
     report: Report,
     said: Vec<String>,
 }
@@ -179,19 +231,27 @@ impl Machine {
             format!("{}/", config.url)
         };
         Machine {
+            id: config.client.clone(),
+            report: Report {
+                client: config.client.clone(),
+                ..Report::default()
+            },
             config,
             base,
             awaiting: Awaiting::Stopped,
+            stage: Stage::Opening,
             tried_since: Duration::ZERO,
             backoff: RETRY_FIRST,
             shape: None,
             located: None,
             init: Vec::new(),
+            first_media_s: 0.0,
             next: 0,
             ended: false,
-            waiting_since: Duration::ZERO,
-            stalled: false,
-            report: Report::default(),
+            live_edge: 0,
+            playback: Playback::default(),
+            meter: Meter::default(),
+            starved_untold: false,
             said: Vec::new(),
         }
     }
@@ -212,56 +272,107 @@ impl Machine {
     }
 
     /// Takes what happened at `now` and says what to do next. An error ends
-    /// the run: the server gave no stream, an unexpected answer, or it stayed
-    /// unreachable past `retry_for`.
+    /// the run: the server gave no stream, an unexpected answer, a
+    /// distribution this client does not know, or it stayed unreachable
+    /// past `retry_for`.
     pub fn handle(&mut self, now: Duration, input: Input) -> Result<Action> {
-        match (
-            std::mem::replace(&mut self.awaiting, Awaiting::Stopped),
-            input,
-        ) {
-            (Awaiting::Reply(request), Input::Reply(Reply::Failed(why))) => {
-                self.failed(now, request, why)
-            }
-            (Awaiting::Reply(request), Input::Reply(Reply::Body(body))) => {
-                self.answered(now, request, Some(body))
-            }
-            (Awaiting::Reply(request), Input::Reply(Reply::NotFound)) => {
-                self.answered(now, request, None)
-            }
-            (Awaiting::Retry(request), Input::Woke) => Ok(self.send(request)),
-            (Awaiting::Poll, Input::Woke) => Ok(self.fetch(now, Request::Params)),
-            (Awaiting::Written(_), Input::Closed) => {
-                self.report.output_closed = true;
-                Ok(Action::Stop(self.report.clone()))
-            }
-            (Awaiting::Written(then), Input::Written) => self.written(now, then),
-            (awaiting, input) => Err(Error::Internal(format!(
-                "follow: {} while awaiting {awaiting:?}",
-                match input {
-                    Input::Reply(_) => "a reply",
-                    Input::Written => "a write",
-                    Input::Closed => "a closed output",
-                    Input::Woke => "a wake-up",
-                }
-            ))),
+        let awaiting = std::mem::replace(&mut self.awaiting, Awaiting::Stopped);
+        if matches!(awaiting, Awaiting::Stopped) {
+            return Err(unexpected(&awaiting, &input));
         }
+        // Past the end of `run_for` (a fetch can end after it): the report
+        // describes the run up to that end, what came later is dropped.
+        if let Some(end) = self.config.run_for.filter(|&end| now >= end) {
+            self.watch(end);
+            self.said
+                .push(format!("followed for {:.3} s; stopping", end.as_secs_f64()));
+            return Ok(self.stop(end, Stopped::Time));
+        }
+        self.watch(now);
+        match (awaiting, input) {
+            (Awaiting::Reply(request), Input::Reply(reply)) => self.replied(now, request, reply),
+            (Awaiting::Retry(request), Input::Woke) => Ok(self.send(now, request)),
+            (Awaiting::Poll, Input::Woke) => Ok(self.fetch(now, Request::Params)),
+            (Awaiting::Written(_), Input::Closed) => Ok(self.stop(now, Stopped::Closed)),
+            (Awaiting::Written(then), Input::Written) => self.written(now, then),
+            (awaiting, input) => Err(unexpected(&awaiting, &input)),
+        }
+    }
+
+    /// Looks at the virtual playhead: a stall is logged once, when first
+    /// seen. After the last asset of an ended transmission the buffer runs
+    /// out by design.
+    fn watch(&mut self, now: Duration) {
+        if self.finished() || !self.playback.ran_dry(now.as_secs_f64()) {
+            return;
+        }
+        self.starved_untold = true;
+        let waiting = self.shape.as_ref().map(|s| s.naming.name(self.next));
+        self.said.push(format!(
+            "stall: the buffer ran dry after {:.3} s of playback, waiting for {}",
+            self.playback.played_s(now.as_secs_f64()),
+            waiting.unwrap_or_default()
+        ));
+    }
+
+    /// Whether no asset is left to follow.
+    fn finished(&self) -> bool {
+        self.ended && self.next > self.live_edge
+    }
+
+    fn stop(&mut self, now: Duration, why: Stopped) -> Action {
+        self.awaiting = Awaiting::Stopped;
+        let now_s = now.as_secs_f64();
+        let report = &mut self.report;
+        report.stopped = why;
+        report.stalls = self.playback.stalls();
+        report.stalled_s = self.playback.stalled_s(now_s);
+        report.buffer_s = self.playback.buffer_s(now_s).unwrap_or(0.0);
+        report.throughput_bps = self.meter.mean_bps();
+        report.followed_s = now_s;
+        Action::Stop(report.clone())
     }
 
     /// A new request: its retry budget starts now.
     fn fetch(&mut self, now: Duration, request: Request) -> Action {
         self.tried_since = now;
         self.backoff = RETRY_FIRST;
-        self.send(request)
+        self.send(now, request)
     }
 
-    fn send(&mut self, request: Request) -> Action {
+    fn send(&mut self, now: Duration, request: Request) -> Action {
+        let cmcd = self.cmcd(now);
         self.awaiting = Awaiting::Reply(request.clone());
-        Action::Fetch(request)
+        Action::Fetch(Fetch { request, cmcd })
+    }
+
+    /// What this viewer says of itself on a request made at `now`.
+    fn cmcd(&mut self, now: Duration) -> Cmcd {
+        let now_s = now.as_secs_f64();
+        let starving = self.playback.starved(now_s);
+        Cmcd {
+            sid: Some(self.id.clone()),
+            mtp_kbps: self
+                .meter
+                .latest_bps
+                .map(|bps| (bps / 1000.0).round() as u64),
+            bl_ms: self
+                .playback
+                .buffer_s(now_s)
+                .map(|s| (s * 1000.0).round() as u64),
+            bs: std::mem::take(&mut self.starved_untold) || starving,
+            su: !self.playback.started() || starving,
+        }
     }
 
     fn write(&mut self, bytes: Vec<u8>, then: Then) -> Action {
         self.awaiting = Awaiting::Written(then);
         Action::Write(bytes)
+    }
+
+    /// Waits until `at`, or until the end of `run_for` if that comes first.
+    fn wait_until(&self, at: Duration) -> Action {
+        Action::WaitUntil(self.config.run_for.map_or(at, |end| at.min(end)))
     }
 
     /// Waits and tries again, doubling the wait, until `retry_for` has
@@ -277,7 +388,21 @@ impl Machine {
         self.said.push(format!("{why}; retrying in {delay:?}"));
         self.backoff = (delay * 2).min(RETRY_MAX);
         self.awaiting = Awaiting::Retry(request);
-        Ok(Action::WaitUntil(now + delay))
+        Ok(self.wait_until(now + delay))
+    }
+
+    /// A reply: a failure is retried; media timed on the way.
+    fn replied(&mut self, now: Duration, request: Request, reply: Reply) -> Result<Action> {
+        match reply {
+            Reply::Failed(why) => self.failed(now, request, why),
+            Reply::NotFound => self.answered(now, request, None),
+            Reply::Body { bytes, took } => {
+                if request.measures() {
+                    self.meter.sample(bytes.len(), took);
+                }
+                self.answered(now, request, Some(bytes))
+            }
+        }
     }
 
     /// An answer: a body, or `None` for a 404.
@@ -288,12 +413,8 @@ impl Machine {
         body: Option<Vec<u8>>,
     ) -> Result<Action> {
         match request {
-            Request::Params if self.shape.is_none() => {
-                let body = body.ok_or_else(|| self.no_stream())?;
-                let params = self.parse(&request, &body)?;
-                Ok(self.begin(now, params))
-            }
-            Request::Params => self.polled(now, body),
+            Request::Params => self.params(now, body),
+            Request::Probe { name } => Ok(self.probed(now, &name, body.is_some())),
             Request::Locate { .. } => {
                 let body = body.ok_or_else(|| self.no_stream())?;
                 let located = self.parse(&request, &body)?;
@@ -302,10 +423,41 @@ impl Machine {
             Request::Header { asset, .. } => self.header(asset, body),
             Request::From { asset, .. } => {
                 let body = body.ok_or_else(|| vanished(&asset))?;
-                Ok(self.write(body, Then::Following))
+                let media_s = self.first_media_s;
+                Ok(self.write(body, Then::Following { media_s }))
             }
             Request::Asset { name } => self.asset(now, name, body),
         }
+    }
+
+    /// A `/backset.json` answer, for what it was asked.
+    fn params(&mut self, now: Duration, body: Option<Vec<u8>>) -> Result<Action> {
+        let params = match body {
+            Some(body) => Some(self.parse::<Params>(&Request::Params, &body)?),
+            None if self.stage == Stage::Following => None,
+            None => return Err(self.no_stream()),
+        };
+        if let Some(params) = &params {
+            self.adopt(params);
+        }
+        match (self.stage, params) {
+            (Stage::Opening, Some(params)) => Ok(self.opened(now, &params)),
+            (Stage::Advising, Some(params)) => self.advised(now, &params),
+            (_, params) => self.polled(now, params),
+        }
+    }
+
+    /// What every answer says: the viewer's id (a restarted server issues
+    /// a new one), and whether the transmission has ended.
+    fn adopt(&mut self, params: &Params) {
+        if !params.client.is_empty() && params.client != self.id {
+            self.said
+                .push(format!("the server knows this viewer as {}", params.client));
+            self.id = params.client.clone();
+            self.report.client = params.client.clone();
+        }
+        self.ended = params.ended;
+        self.live_edge = params.live_edge_sequence;
     }
 
     fn no_stream(&self) -> Error {
@@ -326,33 +478,89 @@ impl Machine {
         })
     }
 
-    /// The first parameters: the stream's shape and this client's backset.
-    fn begin(&mut self, now: Duration, params: Params) -> Action {
-        let drawn = match self.config.backset_s {
-            Some(b) => b,
-            None => Drawer::for_client(&self.config.client).draw(&params.advice),
-        };
-        self.report.backset_drawn_s = drawn;
-        self.ended = params.ended;
-        self.shape = Some(Shape {
+    /// The first parameters: the stream's shape; then the probe, or with a
+    /// given backset straight to `locate`.
+    fn opened(&mut self, now: Duration, params: &Params) -> Action {
+        let shape = Shape {
             naming: Naming::new(&params.prefix),
             asset_duration_s: params.asset_duration_s,
             // Often enough to fetch an asset soon after it is published.
             poll: Duration::from_secs_f64((params.asset_duration_s / 4.0).clamp(0.05, 1.0)),
+        };
+        let probe = shape.naming.name(params.live_edge_sequence);
+        self.shape = Some(shape);
+        self.report.recommended_s = params.advice.recommended_s;
+        self.report.maximum_s = params.advice.maximum_s;
+        match self.config.backset_s {
+            Some(backset_s) => self.locate(now, backset_s),
+            None => {
+                self.stage = Stage::Advising;
+                self.fetch(now, Request::Probe { name: probe })
+            }
+        }
+    }
+
+    /// The probe is in (or was gone): ask again, saying what it measured.
+    fn probed(&mut self, now: Duration, name: &str, arrived: bool) -> Action {
+        self.report.probe_throughput_bps = self.meter.latest_bps.filter(|_| arrived);
+        self.said.push(match (arrived, self.meter.latest_bps) {
+            (true, Some(bps)) => format!("probe: {name} at {:.3} Mbit/s", bps / 1e6),
+            (true, None) => format!("probe: {name} arrived too fast to time"),
+            (false, _) => format!("probe: {name} is gone; asking without a measurement"),
         });
-        self.fetch(now, Request::Locate { backset_s: drawn })
+        self.fetch(now, Request::Params)
+    }
+
+    /// The advice after the probe: draw from it.
+    fn advised(&mut self, now: Duration, params: &Params) -> Result<Action> {
+        known_distribution(params)?;
+        let drawn = Drawer::for_client(&self.config.client).draw(&params.advice);
+        let advice = &params.advice;
+        self.report.recommended_s = advice.recommended_s;
+        self.report.maximum_s = advice.maximum_s;
+        self.report.distribution = Some(DISTRIBUTION.to_string());
+        let viewer = &params.viewer;
+        self.said.push(format!(
+            "advised {:.3} s (maximum {:.3} s) for a throughput of {} ({})",
+            advice.recommended_s,
+            advice.maximum_s,
+            viewer
+                .throughput_bps
+                .map_or("none".into(), |bps| format!("{:.3} Mbit/s", bps / 1e6)),
+            if viewer.throughput_source.is_empty() {
+                "unmeasured"
+            } else {
+                &viewer.throughput_source
+            },
+        ));
+        Ok(self.locate(now, drawn))
+    }
+
+    fn locate(&mut self, now: Duration, backset_s: f64) -> Action {
+        self.report.drawn_s = backset_s;
+        self.stage = Stage::Following;
+        let clock = self.config.clock;
+        self.fetch(now, Request::Locate { backset_s, clock })
     }
 
     /// The entry point, as `locate` answered it: fetch the asset's header.
     fn located(&mut self, now: Duration, located: Located) -> Action {
         let answer = &located.answer;
-        self.report.backset_achieved_s = answer.backset;
+        self.report.achieved_s = answer.backset;
         self.report.first_sequence = answer.sequence;
         self.report.last_sequence = answer.sequence;
         self.next = answer.sequence + 1;
         self.said.push(format!(
-            "following {} from {} byte {}: backset drawn {:.3} s, achieved {:.3} s",
-            self.base, located.asset, answer.offset, self.report.backset_drawn_s, answer.backset
+            "following {} from {} byte {}: backset drawn {:.3} s, achieved {:.3} s{}",
+            self.base,
+            located.asset,
+            answer.offset,
+            self.report.drawn_s,
+            answer.backset,
+            match self.config.clock {
+                Clock::Live => "",
+                Clock::Wall => " behind the wall clock",
+            }
         ));
         let request = Request::Header {
             asset: located.asset.clone(),
@@ -362,7 +570,8 @@ impl Machine {
         self.fetch(now, request)
     }
 
-    /// The first asset's header: write its init (what precedes the maps).
+    /// The first asset's header: write its init (what precedes the maps);
+    /// its maps say how much media follows the entry point.
     fn header(&mut self, asset: String, body: Option<Vec<u8>>) -> Result<Action> {
         let header = body.ok_or_else(|| vanished(&asset))?;
         let Some(maps) = Layout::of(&header).maps else {
@@ -372,7 +581,26 @@ impl Machine {
             });
         };
         self.init = header[..maps.start].to_vec();
+        self.first_media_s = self.entry_media_s(&header);
         Ok(self.write(self.init.clone(), Then::Fragments))
+    }
+
+    /// Media time from the entry point to the end of its asset: the
+    /// asset's end minus the entry point's timestamp, from its maps (the
+    /// asset duration the server gave when they cannot be read).
+    fn entry_media_s(&self, header: &[u8]) -> f64 {
+        let fallback = self.shape.as_ref().map_or(0.0, |s| s.asset_duration_s);
+        let (Ok(maps), Some(located)) = (maps_in(header), &self.located) else {
+            return fallback;
+        };
+        let answer = &located.answer;
+        let at = maps
+            .entries
+            .iter()
+            .find(|e| e.offset == answer.offset)
+            .map_or(answer.timestamp_ticks, |e| e.timestamp);
+        let end = maps.start.saturating_add(maps.duration);
+        seconds(end.saturating_sub(at), maps.timescale)
     }
 
     fn written(&mut self, now: Duration, then: Then) -> Result<Action> {
@@ -388,15 +616,24 @@ impl Machine {
                 };
                 Ok(self.fetch(now, request))
             }
-            Then::Following | Then::Advance => {
-                if matches!(then, Then::Advance) {
-                    self.report.last_sequence = self.next;
-                    self.next += 1;
-                }
-                self.waiting_since = now;
-                self.stalled = false;
+            Then::Following { media_s } => {
+                self.play(now, media_s);
                 self.fetch_next(now)
             }
+            Then::Advance { media_s } => {
+                self.report.last_sequence = self.next;
+                self.next += 1;
+                self.play(now, media_s);
+                self.fetch_next(now)
+            }
+        }
+    }
+
+    /// Media reached the player: playback starts, or goes on.
+    fn play(&mut self, now: Duration, media_s: f64) {
+        if let Some(stalled) = self.playback.wrote(now.as_secs_f64(), media_s) {
+            self.said
+                .push(format!("playing again after {stalled:.3} s stalled"));
         }
     }
 
@@ -411,21 +648,14 @@ impl Machine {
     fn asset(&mut self, now: Duration, name: String, body: Option<Vec<u8>>) -> Result<Action> {
         let shape = self.shape.as_ref().ok_or_else(|| internal("parameters"))?;
         let Some(mut asset) = body else {
-            if self.ended {
+            if self.finished() {
                 let last = shape.naming.name(self.next.saturating_sub(1));
                 self.said
                     .push(format!("the transmission has ended after {last}"));
-                return Ok(Action::Stop(self.report.clone()));
-            }
-            // An asset is due every asset duration; longer is a stall.
-            let waited = now.saturating_sub(self.waiting_since).as_secs_f64();
-            if !self.stalled && waited > shape.asset_duration_s * 1.5 {
-                self.stalled = true;
-                self.report.stalls += 1;
-                self.said.push(format!("stall: waiting for {name}"));
+                return Ok(self.stop(now, Stopped::Ended));
             }
             self.awaiting = Awaiting::Poll;
-            return Ok(Action::WaitUntil(now + shape.poll));
+            return Ok(self.wait_until(now + shape.poll));
         };
         let Some(first_moof) = Layout::of(&asset).first_moof else {
             return Err(Error::BadFile {
@@ -438,31 +668,55 @@ impl Machine {
                 "warning: {name} has a new initialisation; players may need to restart"
             ));
         }
+        let media_s = maps_in(&asset)
+            .ok()
+            .filter(|m| m.timescale > 0)
+            .map_or(shape.asset_duration_s, |m| seconds(m.duration, m.timescale));
         asset.drain(..first_moof);
-        Ok(self.write(asset, Then::Advance))
+        Ok(self.write(asset, Then::Advance { media_s }))
     }
 
-    /// Fresh parameters while waiting: has the transmission ended, has the
-    /// next asset expired? Then the next asset again.
-    fn polled(&mut self, now: Duration, body: Option<Vec<u8>>) -> Result<Action> {
-        if let Some(body) = body {
-            let params: Params = self.parse(&Request::Params, &body)?;
-            self.ended = params.ended && params.live_edge_sequence < self.next;
-            // Fallen behind the retained window: go on from its start (every
-            // asset opens with a key frame), with a gap.
-            if params.first_sequence > self.next {
+    /// Fresh parameters while waiting: has the next asset expired? Then the
+    /// next asset again (whether the transmission ended was adopted).
+    fn polled(&mut self, now: Duration, params: Option<Params>) -> Result<Action> {
+        // Fallen behind the retained window: go on from its start (every
+        // asset opens with a key frame), with a gap.
+        if let Some(first) = params.map(|p| p.first_sequence) {
+            if first > self.next {
                 if let Some(shape) = &self.shape {
                     self.said.push(format!(
                         "{} expired before it could be fetched; skipping to {}",
                         shape.naming.name(self.next),
-                        shape.naming.name(params.first_sequence)
+                        shape.naming.name(first)
                     ));
                 }
-                self.next = params.first_sequence;
+                self.next = first;
             }
         }
         self.fetch_next(now)
     }
+}
+
+/// Advice in a distribution this client does not draw from is refused: it
+/// would be misread. A server that names none predates the names.
+fn known_distribution(params: &Params) -> Result<()> {
+    match params.distribution.as_deref() {
+        None => Ok(()),
+        Some(name) => crate::policy::draw::known_distribution(name)
+            .map_err(|e| Error::Network(format!("the server's advice: {e}"))),
+    }
+}
+
+fn unexpected(awaiting: &Awaiting, input: &Input) -> Error {
+    Error::Internal(format!(
+        "follow: {} while awaiting {awaiting:?}",
+        match input {
+            Input::Reply(_) => "a reply",
+            Input::Written => "a write",
+            Input::Closed => "a closed output",
+            Input::Woke => "a wake-up",
+        }
+    ))
 }
 
 /// A step taken before what it needs: a bug in the machine, not an input.

@@ -1,16 +1,22 @@
-//! The client: gets its backset parameters from a server, draws its
-//! backset, asks `locate` for the asset and the key frame to start from,
-//! and writes one continuous fMP4 stream: the initialisation once, the
-//! fragments from that key frame on, then the following assets' fragments
-//! by predictable name, in order, as they are published.
+//! The client: gets its backset parameters from a server, measures its
+//! link and asks again, draws its backset, asks `locate` for the asset and
+//! the key frame to start from, and writes one continuous fMP4 stream: the
+//! initialisation once, the fragments from that key frame on, then the
+//! following assets' fragments by predictable name, in order, as they are
+//! published, while a virtual player counts the stalls a viewer would see.
 //!
-//! [`machine`] makes every decision on a clock it is given; [`driver`]
-//! carries them out over HTTP with real time.
+//! [`machine`] makes every decision on a clock it is given, [`playback`]
+//! models the player, [`protocol`] is what the machine and [`driver`] say
+//! to each other; the driver carries the decisions out over HTTP with real
+//! time.
 
 pub mod driver;
 pub mod machine;
+pub mod playback;
+pub mod protocol;
 #[cfg(test)]
 mod tests;
 
 pub use driver::follow;
-pub use machine::{Action, Config, Input, Machine, Reply, Report, Request};
+pub use machine::{Config, Machine, Report, Stopped};
+pub use protocol::{Action, Clock, Fetch, Input, Reply, Request};

@@ -1,15 +1,19 @@
 //! Whole follow sessions on a fake clock, in milliseconds: a scripted
-//! server answers each request from what is published at that time, and
-//! time moves only when the machine asks to wait. No sockets, no sleeps.
+//! server answers each request from what is published at that time, over a
+//! link of a given rate (a fetch moves the clock by the time its body takes
+//! to cross it), and time moves only when the machine asks to wait or a
+//! fetch takes time. No sockets, no sleeps.
 
 use std::ops::Range;
 use std::time::Duration;
 
-use super::machine::{Action, Config, Input, Machine, Reply, Report, Request};
+use super::machine::{Config, Machine, Report, Stopped};
+use super::protocol::{Action, Clock, Fetch, Input, Reply, Request};
 use crate::capture::maps::{Entry, Maps};
-use crate::http::api::{Located, Params};
+use crate::http::api::{Located, Params, ViewerFacts};
+use crate::http::cmcd::Cmcd;
 use crate::policy::draw::Drawer;
-use crate::policy::{Advice, Coefficients};
+use crate::policy::{Advice, Coefficients, DISTRIBUTION};
 use crate::stream::locate::{Answer, Window};
 use crate::stream::naming::Naming;
 use crate::Error;
@@ -21,6 +25,10 @@ const URL: &str = concat!("http:/", "/fake/");
 const REFUSED: &str = concat!("http:/", "/fake/: Connection refused");
 /// Assets from this one on carry another `moov`.
 const NEW_INIT_FROM: u64 = 100;
+/// The id the fake server issues.
+const ISSUED: &str = "v-issued";
+/// Media bytes in each fragment, so that a link's rate matters.
+const PAYLOAD: usize = 1000;
 
 fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
     let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
@@ -29,13 +37,13 @@ fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
     b
 }
 
-/// One fake asset: init, maps, then two fragments (two entry points), each
-/// marked with its sequence so the output shows where it came from.
+/// One fake asset: init, maps, then two fragments of half an asset each
+/// (two entry points), each marked with its sequence so the output shows
+/// where it came from.
 struct Asset {
     bytes: Vec<u8>,
     header_len: usize,
-    /// Where the second fragment's `moof` starts: the entry point locate
-    /// answers.
+    /// Where the second fragment's `moof` starts, half an asset in.
     second_moof: usize,
 }
 
@@ -48,24 +56,29 @@ fn asset(sequence: u64) -> Asset {
     let init = [bx(b"ftyp", b"isom"), bx(b"moov", moov)].concat();
     let fragment = |i: u8| {
         let mark = [sequence.to_be_bytes().as_slice(), &[i]].concat();
-        [bx(b"moof", &mark), bx(b"mdat", &mark)].concat()
+        let media = [mark.as_slice(), &[0; PAYLOAD]].concat();
+        [bx(b"moof", &mark), bx(b"mdat", &media)].concat()
     };
     let header_len = init.len() + Maps::encoded_len(2);
     let second_moof = header_len + fragment(0).len();
-    let entry = |offset: usize| Entry {
-        timestamp: 0,
+    let entry = |offset: usize, timestamp: u64| Entry {
+        timestamp,
         datastamp: 0,
         offset: offset as u64,
         wallclock_us: 0,
     };
+    let start = sequence * ASSET_MS;
     let mut bytes = init;
     Maps {
         sequence,
         timescale: 1000,
-        start: sequence * ASSET_MS,
+        start,
         duration: ASSET_MS,
         start_datastamp: 0,
-        entries: vec![entry(header_len), entry(second_moof)],
+        entries: vec![
+            entry(header_len, start),
+            entry(second_moof, start + ASSET_MS / 2),
+        ],
     }
     .encode(&mut bytes);
     bytes.extend([fragment(0), fragment(1)].concat());
@@ -77,7 +90,7 @@ fn asset(sequence: u64) -> Asset {
 }
 
 /// What a follower should write from asset `sequence` on: from its first
-/// `moof`, or from its entry point when it is the one located.
+/// `moof`, or from its second entry point when it is the one located.
 fn fragments(sequence: u64, located: bool) -> Vec<u8> {
     let a = asset(sequence);
     let from = if located { a.second_moof } else { a.header_len };
@@ -85,16 +98,18 @@ fn fragments(sequence: u64, located: bool) -> Vec<u8> {
 }
 
 /// The scripted server: when each asset is published and expires, when the
-/// transmission ends, when the server is unreachable, all in ms.
+/// transmission ends, when the server is unreachable (all in ms), the
+/// link's rate, the distribution it names.
 struct Server {
     /// (published, expires) per sequence, from 0.
     assets: Vec<(u64, u64)>,
     ended_at: u64,
     down: Range<u64>,
-    /// The asset `locate` answers.
-    locate_to: u64,
     /// Nothing published: 404 for the parameters.
     no_stream: bool,
+    /// The link's rate; `None`: fetches take no time.
+    rate_bps: Option<f64>,
+    distribution: Option<String>,
     naming: Naming,
 }
 
@@ -102,7 +117,7 @@ impl Server {
     /// Assets `0..count`, asset n published at `n * ASSET_MS - shift` (the
     /// first few already at 0), never expiring; the transmission ends when
     /// the last one is published.
-    fn regular(count: u64, shift: u64, locate_to: u64) -> Server {
+    fn regular(count: u64, shift: u64) -> Server {
         let assets: Vec<_> = (0..count)
             .map(|n| ((n * ASSET_MS).saturating_sub(shift), u64::MAX))
             .collect();
@@ -110,8 +125,9 @@ impl Server {
             ended_at: assets.last().map_or(0, |a| a.0),
             assets,
             down: 0..0,
-            locate_to,
             no_stream: false,
+            rate_bps: None,
+            distribution: Some(DISTRIBUTION.into()),
             naming: Naming::new("asset"),
         }
     }
@@ -123,48 +139,68 @@ impl Server {
             .is_some_and(|&(p, e)| p <= t && t < e)
     }
 
-    fn answer(&self, request: &Request, t: u64) -> Reply {
+    /// The answer, and how long its body took to arrive.
+    fn answer(&self, fetch: &Fetch, t: u64) -> Reply {
         if self.down.contains(&t) {
             return Reply::Failed(REFUSED.into());
         }
         if self.no_stream {
             return Reply::NotFound;
         }
-        let json = |v: serde_json::Value| Reply::Body(v.to_string().into_bytes());
-        match request {
-            Request::Params => json(serde_json::to_value(self.params(t)).unwrap()),
-            Request::Locate { backset_s } => {
-                json(serde_json::to_value(self.located(*backset_s)).unwrap())
+        let json = |v: serde_json::Value| Some(v.to_string().into_bytes());
+        let bytes = match &fetch.request {
+            Request::Params => json(serde_json::to_value(self.params(t, &fetch.cmcd)).unwrap()),
+            Request::Locate { backset_s, .. } => {
+                json(serde_json::to_value(self.located(*backset_s, t)).unwrap())
             }
             Request::Header { asset: name, len } => self.part(name, t, 0, Some(*len as usize)),
             Request::From {
                 asset: name,
                 offset,
             } => self.part(name, t, *offset as usize, None),
-            Request::Asset { name } => self.part(name, t, 0, None),
+            Request::Asset { name } | Request::Probe { name } => self.part(name, t, 0, None),
+        };
+        match bytes {
+            Some(bytes) => Reply::Body {
+                took: self.rate_bps.map_or(Duration::ZERO, |rate| {
+                    Duration::from_secs_f64(bytes.len() as f64 * 8.0 / rate)
+                }),
+                bytes,
+            },
+            None => Reply::NotFound,
         }
     }
 
-    fn part(&self, name: &str, t: u64, from: usize, len: Option<usize>) -> Reply {
-        match self.naming.sequence_of(name) {
-            Some(s) if self.visible(s, t) => {
-                let bytes = asset(s).bytes;
-                let to = len.map_or(bytes.len(), |l| from + l);
-                Reply::Body(bytes[from..to].to_vec())
-            }
-            _ => Reply::NotFound,
-        }
+    fn part(&self, name: &str, t: u64, from: usize, len: Option<usize>) -> Option<Vec<u8>> {
+        let s = self
+            .naming
+            .sequence_of(name)
+            .filter(|&s| self.visible(s, t))?;
+        let bytes = asset(s).bytes;
+        let to = len.map_or(bytes.len(), |l| from + l);
+        Some(bytes[from..to].to_vec())
     }
 
-    fn params(&self, t: u64) -> Params {
+    /// The published window at `t`: (first, newest).
+    fn window(&self, t: u64) -> (u64, u64) {
         let visible: Vec<u64> = (0..self.assets.len() as u64)
             .filter(|&s| self.visible(s, t))
             .collect();
-        let newest = visible.last().copied().unwrap_or(0);
+        (
+            visible.first().copied().unwrap_or(0),
+            visible.last().copied().unwrap_or(0),
+        )
+    }
+
+    /// The advice: 2 s for a viewer it knows nothing of, more the slower
+    /// the throughput the viewer reports.
+    fn params(&self, t: u64, cmcd: &Cmcd) -> Params {
+        let (first, newest) = self.window(t);
+        let throughput = cmcd.mtp_bps();
         Params {
-            client: "test".into(),
+            client: ISSUED.into(),
             advice: Advice {
-                recommended_s: 2.0,
+                recommended_s: throughput.map_or(2.0, |bps| (1e5 / bps).clamp(0.5, 3.5)),
                 maximum_s: 4.0,
                 coefficients: Coefficients {
                     less: 0.1,
@@ -176,36 +212,54 @@ impl Server {
             coeffs: String::new(),
             live_edge_s: ((newest + 1) * ASSET_MS) as f64 / 1000.0,
             live_edge_sequence: newest,
-            first_sequence: visible.first().copied().unwrap_or(0),
+            first_sequence: first,
             asset_duration_s: ASSET_MS as f64 / 1000.0,
             bitrate_bps: 1_000_000,
             prefix: "asset".into(),
             pattern: self.naming.pattern(),
             ended: t >= self.ended_at,
-            viewer: Default::default(),
+            viewer: ViewerFacts {
+                throughput_bps: throughput,
+                throughput_source: if throughput.is_some() {
+                    "player"
+                } else {
+                    "none"
+                }
+                .into(),
+                ..ViewerFacts::default()
+            },
             audience: Default::default(),
+            distribution: self.distribution.clone(),
         }
     }
 
-    fn located(&self, backset_s: f64) -> Located {
-        let a = asset(self.locate_to);
+    /// Locate as the server answers it: the newest entry point (two per
+    /// asset, half an asset apart) at or before the live edge minus the
+    /// backset, clamped to the window.
+    fn located(&self, backset_s: f64, t: u64) -> Located {
+        let (first, newest) = self.window(t);
+        let edge = (newest + 1) as f64;
+        let half = (((edge - backset_s) * 2.0).floor() as i64)
+            .clamp(first as i64 * 2, newest as i64 * 2 + 1) as u64;
+        let (sequence, entry) = (half / 2, (half % 2) as usize);
+        let a = asset(sequence);
         Located {
-            asset: self.naming.name(self.locate_to),
+            asset: self.naming.name(sequence),
             answer: Answer {
-                sequence: self.locate_to,
-                offset: a.second_moof as u64,
-                entry: 1,
-                timestamp: 0.0,
-                timestamp_ticks: 0,
+                sequence,
+                offset: [a.header_len, a.second_moof][entry] as u64,
+                entry,
+                timestamp: half as f64 / 2.0,
+                timestamp_ticks: half * ASSET_MS / 2,
                 datastamp: 0,
                 wallclock_us: 0,
-                backset: backset_s + 0.25,
+                backset: edge - half as f64 / 2.0,
                 header_len: a.header_len as u32,
                 window: Window {
-                    oldest_sequence: 0,
-                    newest_sequence: 0,
-                    start: 0.0,
-                    end: 0.0,
+                    oldest_sequence: first,
+                    newest_sequence: newest,
+                    start: first as f64,
+                    end: edge,
                 },
             },
         }
@@ -218,7 +272,7 @@ struct Run {
     out: Vec<u8>,
     said: Vec<String>,
     /// Each request with the time it was made, ms.
-    requests: Vec<(u64, Request)>,
+    requests: Vec<(u64, Fetch)>,
     /// The time the run ended, ms.
     end: u64,
 }
@@ -229,6 +283,8 @@ fn config(backset_s: Option<f64>, retry_for_ms: u64) -> Config {
         client: "test".into(),
         backset_s,
         retry_for: Duration::from_millis(retry_for_ms),
+        clock: Clock::Live,
+        run_for: None,
     }
 }
 
@@ -246,9 +302,12 @@ fn run(server: &Server, config: Config, writes_allowed: usize) -> Run {
         let input = match next {
             Err(e) => break Err(e),
             Ok(Action::Stop(report)) => break Ok(report),
-            Ok(Action::Fetch(request)) => {
-                let reply = server.answer(&request, ms(now));
-                requests.push((ms(now), request));
+            Ok(Action::Fetch(fetch)) => {
+                let reply = server.answer(&fetch, ms(now));
+                requests.push((ms(now), fetch));
+                if let Reply::Body { took, .. } = &reply {
+                    now += *took;
+                }
                 Input::Reply(reply)
             }
             Ok(Action::Write(_)) if writes == writes_allowed => Input::Closed,
@@ -274,7 +333,8 @@ fn run(server: &Server, config: Config, writes_allowed: usize) -> Run {
     }
 }
 
-/// What a follower of `server` from `first` to `last` writes.
+/// What a follower of `server` from `first` (its second entry point) to
+/// `last` writes.
 fn expected(first: u64, last: u64) -> Vec<u8> {
     let a = asset(first);
     let mut out = a.bytes[..a.header_len - Maps::encoded_len(2)].to_vec();
@@ -288,37 +348,52 @@ fn expected(first: u64, last: u64) -> Vec<u8> {
 fn fetched(run: &Run, name: &str) -> Vec<u64> {
     run.requests
         .iter()
-        .filter(|(_, r)| matches!(r, Request::Asset { name: n } if n == name))
+        .filter(|(_, f)| matches!(&f.request, Request::Asset { name: n } if n == name))
         .map(|(t, _)| *t)
         .collect()
+}
+
+fn requests(run: &Run) -> Vec<Request> {
+    run.requests
+        .iter()
+        .map(|(_, f)| f.request.clone())
+        .collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6 * b.abs().max(1.0)
 }
 
 #[test]
 fn starts_at_locates_entry_point_then_follows_three_assets_and_ends() {
     // Assets 0..=2 published at 0, 3 at 1000, 4 at 2000, 5 at 3000; ended then.
-    let server = Server::regular(6, 2 * ASSET_MS, 2);
-    let run = run(&server, config(Some(3.0), 30_000), usize::MAX);
+    let server = Server::regular(6, 2 * ASSET_MS);
+    let run = run(&server, config(Some(2.5), 30_000), usize::MAX);
+    let report = run.result.as_ref().unwrap();
     assert_eq!(
-        run.result.as_ref().unwrap(),
-        &Report {
-            backset_drawn_s: 3.0,
-            backset_achieved_s: 3.25,
-            first_sequence: 2,
-            last_sequence: 5,
-            stalls: 0,
-            output_closed: false,
-        }
+        (
+            report.drawn_s,
+            report.achieved_s,
+            report.distribution.clone()
+        ),
+        (2.5, 2.5, None)
     );
-    // The init once, the located asset from its entry point, then 3..=5.
-    assert_eq!(run.out, expected(2, 5));
-    let a = asset(2);
-    let name = "asset-00000002.mp4".to_string();
-    let opening: Vec<_> = run.requests[..4].iter().map(|(_, r)| r.clone()).collect();
+    assert_eq!((report.first_sequence, report.last_sequence), (0, 5));
+    assert_eq!((report.stalls, report.stopped), (0, Stopped::Ended));
+    // The init once, the located asset from its entry point, then 1..=5.
+    assert_eq!(run.out, expected(0, 5));
+    let a = asset(0);
+    let name = "asset-00000000.mp4".to_string();
+    let opening = &requests(&run)[..4];
+    let locate = Request::Locate {
+        backset_s: 2.5,
+        clock: Clock::Live,
+    };
     assert_eq!(
         opening,
         [
             Request::Params,
-            Request::Locate { backset_s: 3.0 },
+            locate.clone(),
             Request::Header {
                 asset: name.clone(),
                 len: a.header_len as u64
@@ -329,7 +404,7 @@ fn starts_at_locates_entry_point_then_follows_three_assets_and_ends() {
             },
         ]
     );
-    assert_eq!(opening[1].path(), "locate?backset=3.000000s&clamp=1");
+    assert_eq!(locate.path(), "locate?backset=2.500000s&clamp=1");
     assert_eq!(
         opening[3].range(),
         Some(format!("bytes={}-", a.second_moof))
@@ -340,16 +415,14 @@ fn starts_at_locates_entry_point_then_follows_three_assets_and_ends() {
         [0, 250, 500, 750, 1000]
     );
     assert_eq!(*fetched(&run, "asset-00000005.mp4").last().unwrap(), 3000);
-    // Asset 6 is missing at 3000; the next poll learns the end.
-    assert_eq!(run.end, 3250);
-    assert_eq!(
-        run.said[0],
-        format!(
-            "following {URL} from asset-00000002.mp4 byte {}: \
-             backset drawn 3.000 s, achieved 3.250 s",
-            a.second_moof
-        )
+    // The poll at 3000 learnt the end with asset 5: asset 6 is not awaited.
+    assert_eq!(run.end, 3000);
+    let following = format!(
+        "following {URL} from asset-00000000.mp4 byte {}: \
+         backset drawn 2.500 s, achieved 2.500 s",
+        a.second_moof
     );
+    assert!(run.said.contains(&following), "{:?}", run.said);
     assert_eq!(
         run.said.last().unwrap(),
         "the transmission has ended after asset-00000005.mp4"
@@ -357,39 +430,311 @@ fn starts_at_locates_entry_point_then_follows_three_assets_and_ends() {
 }
 
 #[test]
-fn a_backset_not_given_is_drawn_from_the_advice() {
-    let server = Server::regular(3, 2 * ASSET_MS, 1);
-    let run = run(&server, config(None, 30_000), usize::MAX);
-    let drawn = Drawer::for_client("test").draw(&server.params(0).advice);
-    assert_eq!(run.result.unwrap().backset_drawn_s, drawn);
-    assert_eq!(run.requests[1].1, Request::Locate { backset_s: drawn });
+fn the_issued_id_names_every_later_request() {
+    let server = Server::regular(6, 2 * ASSET_MS);
+    let run = run(&server, config(Some(2.5), 30_000), usize::MAX);
+    let report = run.result.as_ref().unwrap();
+    assert_eq!(report.client, ISSUED);
+    assert!(run
+        .said
+        .contains(&format!("the server knows this viewer as {ISSUED}")));
+    // The first asks under --client; every later one under the issued id,
+    // as X-Backset-Client and CMCD sid.
+    let (first, later) = run.requests.split_first().unwrap();
+    assert_eq!(first.1.cmcd.sid.as_deref(), Some("test"));
+    assert!(later.len() > 10);
+    for (_, fetch) in later {
+        assert_eq!(fetch.cmcd.sid.as_deref(), Some(ISSUED));
+        let headers = fetch.headers();
+        assert_eq!(headers[0], ("X-Backset-Client", ISSUED.to_string()));
+        assert!(headers.contains(&("CMCD-Session", format!("sid=\"{ISSUED}\""))));
+    }
 }
 
 #[test]
-fn a_late_asset_counts_one_stall_however_long_the_wait() {
-    // Asset 3 is 3 s late: 1.5 asset durations pass after 1500 ms.
-    let mut server = Server::regular(5, 2 * ASSET_MS, 2);
+fn a_new_viewer_measures_its_link_then_draws_from_the_advice_for_it() {
+    // 40 kbit/s: the fake server advises 2 s to a viewer it knows nothing
+    // of, 1e5 / 40e3 = 2.5 s to this one once measured.
+    let mut server = Server::regular(6, 2 * ASSET_MS);
+    server.rate_bps = Some(40_000.0);
+    let run = run(&server, config(None, 30_000), usize::MAX);
+    let report = run.result.as_ref().unwrap();
+    let r = requests(&run);
+    assert_eq!(r[0], Request::Params);
+    assert_eq!(
+        r[1],
+        Request::Probe {
+            name: "asset-00000002.mp4".into()
+        },
+        "the newest published asset"
+    );
+    assert_eq!(r[2], Request::Params);
+    assert!(matches!(r[3], Request::Locate { .. }));
+    // The first asked with nothing measured; the second with the probe's
+    // throughput, starting up.
+    let (asked, probe, again) = (&run.requests[0].1, &run.requests[1].1, &run.requests[2].1);
+    assert_eq!((asked.cmcd.mtp_kbps, asked.cmcd.su), (None, true));
+    assert_eq!((probe.cmcd.mtp_kbps, probe.cmcd.bl_ms), (None, None));
+    assert_eq!((again.cmcd.mtp_kbps, again.cmcd.su), (Some(40), true));
+    assert!(close(report.probe_throughput_bps.unwrap(), 40_000.0));
+    // Drawn, seeded by --client, from the second advice: 1e5 / 40e3 = 2.5 s.
+    let advice = server.params(0, &again.cmcd).advice;
+    assert_eq!(advice.recommended_s, 2.5);
+    let drawn = Drawer::for_client("test").draw(&advice);
+    assert_eq!(report.drawn_s, drawn);
+    assert_eq!(
+        r[3],
+        Request::Locate {
+            backset_s: drawn,
+            clock: Clock::Live
+        }
+    );
+    assert_eq!((report.recommended_s, report.maximum_s), (2.5, 4.0));
+    assert_eq!(report.distribution.as_deref(), Some(DISTRIBUTION));
+    assert!(close(report.throughput_bps.unwrap(), 40_000.0));
+    assert!(run
+        .said
+        .iter()
+        .any(|l| l.starts_with("probe: asset-00000002.mp4 at 0.040 Mbit/s")));
+}
+
+#[test]
+fn a_given_backset_is_not_probed_for() {
+    let server = Server::regular(6, 2 * ASSET_MS);
+    let run = run(&server, config(Some(2.5), 30_000), usize::MAX);
+    let r = requests(&run);
+    assert!(!r.iter().any(|r| matches!(r, Request::Probe { .. })));
+    assert!(matches!(r[..2], [Request::Params, Request::Locate { .. }]));
+    assert_eq!(run.result.unwrap().probe_throughput_bps, None);
+}
+
+/// Assets 0..count all published at 0 (the transmission ended), followed
+/// from asset 0's second entry point (half an asset of media) over a link
+/// on which a whole asset takes `asset_ms`.
+fn behind_a_link(count: u64, asset_ms: f64) -> (Server, Config) {
+    let mut server = Server::regular(count, count * ASSET_MS);
+    let bits = asset(0).bytes.len() as f64 * 8.0;
+    server.rate_bps = Some(bits / (asset_ms / 1000.0));
+    (server, config(Some(count as f64 - 0.5), 30_000))
+}
+
+#[test]
+fn every_request_says_the_buffer_and_the_measured_throughput() {
+    // A whole asset takes 250 ms: the buffer grows by 750 ms per asset.
+    let (server, config) = behind_a_link(6, 250.0);
+    let run = run(&server, config, usize::MAX);
+    let report = run.result.as_ref().unwrap();
+    assert_eq!((report.stalls, report.last_sequence), (0, 5));
+    let rate = server.rate_bps.unwrap();
+    let assets: Vec<_> = run
+        .requests
+        .iter()
+        .filter(|(_, f)| matches!(f.request, Request::Asset { .. }))
+        .map(|(t, f)| (*t, f.cmcd.clone()))
+        .collect();
+    // Before the first asset: the entry point's half asset is buffered,
+    // the From fetch measured the link; playback has started.
+    let (t0, first) = &assets[0];
+    assert_eq!(first.bl_ms, Some(500));
+    assert_eq!(first.mtp_kbps, Some((rate / 1000.0).round() as u64));
+    assert!(!first.su && !first.bs);
+    // Each asset adds 1000 ms of media and costs 250 ms of playback.
+    for (i, (t, cmcd)) in assets.iter().enumerate().take(5) {
+        assert_eq!(*t, t0 + 250 * i as u64);
+        assert_eq!(cmcd.bl_ms, Some(500 + 750 * i as u64), "{i}");
+    }
+    let headers = Fetch {
+        request: Request::Asset { name: "a".into() },
+        cmcd: first.clone(),
+    }
+    .headers();
+    assert!(headers.contains(&(
+        "CMCD-Request",
+        format!("bl=500,mtp={}", first.mtp_kbps.unwrap())
+    )));
+    assert!(close(report.throughput_bps.unwrap(), rate));
+    assert!(report.probe_throughput_bps.is_none());
+}
+
+#[test]
+fn a_buffer_that_runs_dry_stalls_until_the_next_asset_is_written() {
+    // A whole asset takes 1.5 s to fetch and plays for 1 s: from half an
+    // asset buffered, the first wait stalls 1 s, every later one 0.5 s.
+    let (server, config) = behind_a_link(6, 1500.0);
+    let run = run(&server, config, usize::MAX);
+    let report = run.result.as_ref().unwrap();
+    assert_eq!(report.stalls, 5);
+    assert!(close(report.stalled_s, 3.0), "{}", report.stalled_s);
+    let stalls: Vec<_> = run
+        .said
+        .iter()
+        .filter(|l| l.starts_with("stall: "))
+        .collect();
+    assert_eq!(stalls.len(), 5);
+    assert_eq!(
+        stalls[0],
+        "stall: the buffer ran dry after 0.500 s of playback, waiting for asset-00000001.mp4"
+    );
+    assert!(run
+        .said
+        .contains(&"playing again after 1.000 s stalled".to_string()));
+    assert!(run
+        .said
+        .contains(&"playing again after 0.500 s stalled".to_string()));
+    // The request after each stall says so; while it is under way the
+    // player is recovering (su) and its buffer is empty.
+    let after: Vec<_> = run
+        .requests
+        .iter()
+        .filter(|(_, f)| matches!(f.request, Request::Asset { .. }))
+        .map(|(_, f)| (f.cmcd.bs, f.cmcd.su, f.cmcd.bl_ms))
+        .collect();
+    assert_eq!(after[0], (false, false, Some(500)));
+    assert!(after[1..5].iter().all(|c| *c == (true, false, Some(1000))));
+    assert_eq!(run.out, expected(0, 5));
+}
+
+#[test]
+fn a_late_asset_stalls_once_the_buffer_is_spent_and_for_as_long() {
+    // From asset 0's entry point at t=0, 2.5 s are buffered (0.5 + 1 + 1).
+    // Asset 3 comes at 4 s instead of 1 s: 1.5 s stalled, one stall.
+    let mut server = Server::regular(5, 2 * ASSET_MS);
     server.assets[3].0 = 4000;
     server.assets[4].0 = 4500;
     server.ended_at = 4500;
-    let run = run(&server, config(Some(3.0), 30_000), usize::MAX);
+    let run = run(&server, config(Some(2.5), 30_000), usize::MAX);
     let report = run.result.as_ref().unwrap();
     assert_eq!((report.stalls, report.last_sequence), (1, 4));
+    assert!(close(report.stalled_s, 1.5), "{}", report.stalled_s);
     let stalls: Vec<_> = run.said.iter().filter(|l| l.starts_with("stall")).collect();
-    assert_eq!(stalls, ["stall: waiting for asset-00000003.mp4"]);
+    assert_eq!(
+        stalls,
+        ["stall: the buffer ran dry after 2.500 s of playback, waiting for asset-00000003.mp4"]
+    );
     assert!(fetched(&run, "asset-00000003.mp4").len() > 10);
-    assert_eq!(run.out, expected(2, 4));
+    assert_eq!(run.out, expected(0, 4));
+}
+
+#[test]
+fn a_late_asset_is_no_stall_while_the_buffer_holds() {
+    // Asset 3 is 1.4 s late, the buffer 2.5 s deep: playback never stops.
+    let mut server = Server::regular(5, 2 * ASSET_MS);
+    server.assets[3].0 = 2400;
+    server.assets[4].0 = 2500;
+    server.ended_at = 2500;
+    let run = run(&server, config(Some(2.5), 30_000), usize::MAX);
+    let report = run.result.as_ref().unwrap();
+    assert_eq!((report.stalls, report.stalled_s), (0, 0.0));
+    assert!(!run.said.iter().any(|l| l.starts_with("stall")));
+    assert!(run.requests.iter().all(|(_, f)| !f.cmcd.bs));
+}
+
+#[test]
+fn following_for_a_while_stops_cleanly_and_reports() {
+    let server = Server::regular(100, 2 * ASSET_MS);
+    let mut config = config(Some(2.5), 30_000);
+    config.run_for = Some(Duration::from_secs(5));
+    let run = run(&server, config, usize::MAX);
+    let report = run.result.unwrap();
+    // The last poll's wait is cut short at 5 s; asset 6 came at 4 s.
+    assert_eq!(run.end, 5000);
+    assert_eq!((report.stopped, report.last_sequence), (Stopped::Time, 6));
+    assert_eq!(report.followed_s, 5.0);
+    assert_eq!(report.stalls, 0);
+    // 6.5 s of media written (half of asset 0, then 1..=6), 5 s played.
+    assert!(close(report.buffer_s, 1.5), "{}", report.buffer_s);
+    assert_eq!(run.said.last().unwrap(), "followed for 5.000 s; stopping");
+    let json = serde_json::to_value(&report).unwrap();
+    for key in [
+        "client",
+        "recommended_s",
+        "maximum_s",
+        "drawn_s",
+        "achieved_s",
+        "first_sequence",
+        "last_sequence",
+        "stalls",
+        "stalled_s",
+        "probe_throughput_bps",
+        "throughput_bps",
+        "distribution",
+        "stopped",
+    ] {
+        assert!(json.get(key).is_some(), "{key} missing: {json}");
+    }
+    assert_eq!(json["stopped"], "time");
+    assert_eq!(json["client"], ISSUED);
+}
+
+#[test]
+fn a_run_cut_short_in_a_stall_counts_it_to_the_end() {
+    let (server, config) = behind_a_link(6, 1500.0);
+    // Playback starts as asset 1 is asked for; it runs dry half a second
+    // later. The run is to end half a second after that, while asset 1 is
+    // still on its way: the report stops there.
+    let started = fetched(
+        &run(&server, config.clone(), usize::MAX),
+        "asset-00000001.mp4",
+    )[0];
+    let mut config = config;
+    config.run_for = Some(Duration::from_millis(started + 1000));
+    let run = run(&server, config, usize::MAX);
+    let report = run.result.unwrap();
+    assert_eq!((report.stopped, report.stalls), (Stopped::Time, 1));
+    assert!(
+        (report.stalled_s - 0.5).abs() < 0.002,
+        "{}",
+        report.stalled_s
+    );
+    assert_eq!(report.buffer_s, 0.0);
+}
+
+#[test]
+fn advice_in_an_unknown_distribution_is_refused() {
+    let mut server = Server::regular(6, 2 * ASSET_MS);
+    server.distribution = Some("backset-other/9".into());
+    let err = run(&server, config(None, 30_000), usize::MAX)
+        .result
+        .unwrap_err();
+    assert!(matches!(err, Error::Network(_)) && err.exit_code() == 1);
+    let text = err.to_string();
+    assert!(
+        text.contains("\"backset-other/9\"") && text.contains(DISTRIBUTION),
+        "{text}"
+    );
+    // Named or not, a backset that is given is not drawn.
+    assert!(run(&server, config(Some(2.5), 30_000), usize::MAX)
+        .result
+        .is_ok());
+    server.distribution = None;
+    assert!(run(&server, config(None, 30_000), usize::MAX)
+        .result
+        .is_ok());
+}
+
+#[test]
+fn the_wall_clock_is_asked_of_locate() {
+    let server = Server::regular(6, 2 * ASSET_MS);
+    let mut config = config(Some(2.5), 30_000);
+    config.clock = Clock::Wall;
+    let run = run(&server, config, usize::MAX);
+    let locate = &requests(&run)[1];
+    assert_eq!(locate.path(), "locate?backset=2.500000s&clamp=1&clock=wall");
+    assert!(run
+        .said
+        .iter()
+        .any(|l| l.ends_with("achieved 2.500 s behind the wall clock")));
 }
 
 #[test]
 fn an_expired_asset_is_skipped_to_the_windows_start() {
     // Asset 3 expires before it could ever be fetched: the window moved on.
-    let mut server = Server::regular(6, 2 * ASSET_MS, 2);
+    let mut server = Server::regular(6, 2 * ASSET_MS);
     server.assets[3] = (1000, 1000);
     for a in &mut server.assets[..3] {
         a.1 = 1000;
     }
-    let run = run(&server, config(Some(3.0), 30_000), usize::MAX);
+    let run = run(&server, config(Some(0.5), 30_000), usize::MAX);
     let report = run.result.unwrap();
     assert_eq!((report.first_sequence, report.last_sequence), (2, 5));
     assert!(run.said.contains(
@@ -404,10 +749,11 @@ fn an_expired_asset_is_skipped_to_the_windows_start() {
 
 #[test]
 fn an_ended_transmission_stops_after_its_last_asset_without_polling() {
-    let mut server = Server::regular(4, 10 * ASSET_MS, 1);
+    let mut server = Server::regular(4, 10 * ASSET_MS);
     server.ended_at = 0;
-    let run = run(&server, config(Some(1.0), 30_000), usize::MAX);
-    assert_eq!(run.result.as_ref().unwrap().last_sequence, 3);
+    let run = run(&server, config(Some(2.5), 30_000), usize::MAX);
+    let report = run.result.as_ref().unwrap();
+    assert_eq!((report.last_sequence, report.stopped), (3, Stopped::Ended));
     assert_eq!(fetched(&run, "asset-00000004.mp4"), [0]);
     assert_eq!(run.end, 0);
     assert_eq!(run.out, expected(1, 3));
@@ -415,9 +761,9 @@ fn an_ended_transmission_stops_after_its_last_asset_without_polling() {
 
 #[test]
 fn an_unreachable_server_is_retried_with_backoff() {
-    let mut server = Server::regular(6, 2 * ASSET_MS, 2);
+    let mut server = Server::regular(6, 2 * ASSET_MS);
     server.down = 100..1700;
-    let run = run(&server, config(Some(3.0), 30_000), usize::MAX);
+    let run = run(&server, config(Some(0.5), 30_000), usize::MAX);
     assert_eq!(run.result.unwrap().last_sequence, 5);
     let waits: Vec<_> = run
         .said
@@ -426,15 +772,15 @@ fn an_unreachable_server_is_retried_with_backoff() {
         .collect();
     // Down from the poll at 250 ms: retried at 450, 850, 1650, back at 3250.
     assert_eq!(waits, ["200ms", "400ms", "800ms", "1.6s"]);
-    assert!(run.said[1].starts_with(REFUSED));
+    assert!(run.said.iter().any(|l| l.starts_with(REFUSED)));
     assert_eq!(run.out, expected(2, 5));
 }
 
 #[test]
 fn a_server_unreachable_past_retry_for_is_given_up() {
-    let mut server = Server::regular(6, 2 * ASSET_MS, 2);
+    let mut server = Server::regular(6, 2 * ASSET_MS);
     server.down = 500..u64::MAX;
-    let run = run(&server, config(Some(3.0), 3_000), usize::MAX);
+    let run = run(&server, config(Some(0.5), 3_000), usize::MAX);
     let err = run.result.unwrap_err();
     assert!(matches!(err, Error::Network(_)) && err.exit_code() == 1);
     assert_eq!(err.to_string(), format!("giving up after 3s: {REFUSED}"));
@@ -446,11 +792,11 @@ fn a_server_unreachable_past_retry_for_is_given_up() {
 
 #[test]
 fn a_closed_output_stops_the_run() {
-    let server = Server::regular(6, 2 * ASSET_MS, 2);
+    let server = Server::regular(6, 2 * ASSET_MS);
     for writes in [0, 1, 3] {
-        let run = run(&server, config(Some(3.0), 30_000), writes);
+        let run = run(&server, config(Some(0.5), 30_000), writes);
         let report = run.result.unwrap();
-        assert!(report.output_closed, "{writes}");
+        assert_eq!(report.stopped, Stopped::Closed, "{writes}");
         // The first asset counts as followed once its fragments are out.
         assert_eq!(report.last_sequence, 2 + writes.saturating_sub(2) as u64);
     }
@@ -458,7 +804,7 @@ fn a_closed_output_stops_the_run() {
 
 #[test]
 fn no_stream_is_a_network_error() {
-    let mut server = Server::regular(3, 2 * ASSET_MS, 1);
+    let mut server = Server::regular(3, 2 * ASSET_MS);
     server.no_stream = true;
     let err = run(&server, config(Some(1.0), 30_000), usize::MAX)
         .result
@@ -472,13 +818,13 @@ fn no_stream_is_a_network_error() {
 
 #[test]
 fn a_new_initialisation_is_warned_of_and_followed() {
-    let server = Server::regular(
-        NEW_INIT_FROM + 2,
-        NEW_INIT_FROM * ASSET_MS,
-        NEW_INIT_FROM - 1,
+    let server = Server::regular(NEW_INIT_FROM + 2, NEW_INIT_FROM * ASSET_MS);
+    let run = run(&server, config(Some(1.5), 30_000), usize::MAX);
+    let report = run.result.unwrap();
+    assert_eq!(
+        (report.first_sequence, report.last_sequence),
+        (NEW_INIT_FROM - 1, NEW_INIT_FROM + 1)
     );
-    let run = run(&server, config(Some(1.0), 30_000), usize::MAX);
-    assert_eq!(run.result.unwrap().last_sequence, NEW_INIT_FROM + 1);
     let warning = run.said.iter().find(|l| l.starts_with("warning"));
     assert_eq!(
         warning.unwrap(),

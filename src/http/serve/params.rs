@@ -51,6 +51,7 @@ pub(super) fn advice_for(stream: &Stream, state: &Shared, client: &str) -> Optio
             same_region_share: facts.same_region_share,
         },
         viewer: viewer_facts(facts),
+        distribution: Some(crate::policy::DISTRIBUTION.into()),
     })
 }
 
@@ -95,6 +96,37 @@ pub struct LocateQuery {
     at: Option<String>,
     datastamp: Option<String>,
     clamp: Option<String>,
+    /// What `backset=` is measured from: `live` (the default) or `wall`.
+    clock: Option<String>,
+}
+
+impl LocateQuery {
+    /// The target asked for. On the wall clock a backset is measured from
+    /// the time the request is read, on the key frames' receive times.
+    fn target(&self, now_us: u64) -> crate::Result<Target> {
+        let wall = match self.clock.as_deref() {
+            None | Some("live") => false,
+            Some("wall") if self.backset.is_some() => true,
+            Some("wall") => return Err(Error::Usage("clock=wall goes with backset=".into())),
+            Some(other) => {
+                return Err(Error::Usage(format!(
+                    "clock={other}: give clock=live or clock=wall"
+                )))
+            }
+        };
+        match (&self.backset, &self.at, &self.datastamp) {
+            (Some(d), None, None) => parse_duration_us(d).map(|us| {
+                if wall {
+                    Target::WallBackset { us, now_us }
+                } else {
+                    Target::Backset { us }
+                }
+            }),
+            (None, Some(t), None) => parse_duration_us(t).map(|us| Target::At { us }),
+            (None, None, Some(b)) => parse_size(b).map(|bytes| Target::Datastamp { bytes }),
+            _ => Err(Error::Usage("give one of backset=, at=, datastamp=".into())),
+        }
+    }
 }
 
 pub async fn locate(State(state): State<AppState>, Query(q): Query<LocateQuery>) -> Response {
@@ -102,13 +134,7 @@ pub async fn locate(State(state): State<AppState>, Query(q): Query<LocateQuery>)
         Ok(s) => s,
         Err(e) => return unavailable(e),
     };
-    let target = match (&q.backset, &q.at, &q.datastamp) {
-        (Some(d), None, None) => parse_duration_us(d).map(|us| Target::Backset { us }),
-        (None, Some(t), None) => parse_duration_us(t).map(|us| Target::At { us }),
-        (None, None, Some(b)) => parse_size(b).map(|bytes| Target::Datastamp { bytes }),
-        _ => Err(Error::Usage("give one of backset=, at=, datastamp=".into())),
-    };
-    let target = match target {
+    let target = match q.target(now_us()) {
         Ok(t) => t,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
@@ -119,5 +145,41 @@ pub async fn locate(State(state): State<AppState>, Query(q): Query<LocateQuery>)
             answer,
         }),
         Err(e) => not_found(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(backset: Option<&str>, at: Option<&str>, clock: Option<&str>) -> LocateQuery {
+        LocateQuery {
+            backset: backset.map(Into::into),
+            at: at.map(Into::into),
+            datastamp: None,
+            clamp: None,
+            clock: clock.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_backset_on_the_wall_clock_is_measured_from_the_request() {
+        let t = |q: LocateQuery| q.target(7_000_000);
+        assert_eq!(
+            t(query(Some("2s"), None, Some("wall"))).unwrap(),
+            Target::WallBackset {
+                us: 2_000_000,
+                now_us: 7_000_000
+            }
+        );
+        for clock in [None, Some("live")] {
+            assert_eq!(
+                t(query(Some("2s"), None, clock)).unwrap(),
+                Target::Backset { us: 2_000_000 }
+            );
+        }
+        assert!(t(query(None, Some("3s"), Some("wall"))).is_err());
+        assert!(t(query(Some("2s"), None, Some("sundial"))).is_err());
+        assert!(t(query(Some("2s"), Some("3s"), None)).is_err());
     }
 }

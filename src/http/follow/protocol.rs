@@ -1,0 +1,133 @@
+//! What the machine and its driver say to each other: the requests the
+//! machine wants made (with the headers that go with them), what came of
+//! them, and the actions it asks for. Plain data: the driver turns a
+//! [`Fetch`] into a GET, the tests into a scripted answer.
+
+use std::time::Duration;
+
+use super::machine::Report;
+use crate::http::cmcd::Cmcd;
+
+/// What `--backset` is measured from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The live edge: the end of the newest published asset.
+    #[default]
+    Live,
+    /// The wall clock, on the key frames' receive times.
+    Wall,
+}
+
+/// A GET the driver makes, relative to the server's root.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// `backset.json`: this viewer's advice and the stream's shape.
+    Params,
+    /// The newest published asset, whole, timed to measure the link.
+    Probe { name: String },
+    /// `locate` for a backset, clamped to the retained window.
+    Locate { backset_s: f64, clock: Clock },
+    /// An asset's first `len` bytes: its init and its maps.
+    Header { asset: String, len: u64 },
+    /// An asset from byte `offset` (the entry point's `moof`) on.
+    From { asset: String, offset: u64 },
+    /// A whole asset.
+    Asset { name: String },
+}
+
+impl Request {
+    /// The path and query, relative to the server's root.
+    pub fn path(&self) -> String {
+        match self {
+            Request::Params => "backset.json".into(),
+            Request::Locate { backset_s, clock } => format!(
+                "locate?backset={backset_s:.6}s&clamp=1{}",
+                match clock {
+                    Clock::Live => "",
+                    Clock::Wall => "&clock=wall",
+                }
+            ),
+            Request::Header { asset, .. } | Request::From { asset, .. } => asset.clone(),
+            Request::Asset { name } | Request::Probe { name } => name.clone(),
+        }
+    }
+
+    /// The `Range` header's value, if the request wants part of an asset.
+    pub fn range(&self) -> Option<String> {
+        match self {
+            Request::Header { len, .. } => Some(format!("bytes=0-{}", len.saturating_sub(1))),
+            Request::From { offset, .. } => Some(format!("bytes={offset}-")),
+            _ => None,
+        }
+    }
+
+    /// Whether the answer carries media whose transfer measures the link
+    /// (a header of a few kilobytes or a JSON answer says more about the
+    /// round trip than about the throughput).
+    pub fn measures(&self) -> bool {
+        matches!(
+            self,
+            Request::Probe { .. } | Request::From { .. } | Request::Asset { .. }
+        )
+    }
+}
+
+/// A request and what the viewer says of itself with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetch {
+    pub request: Request,
+    /// Its `sid` is the viewer's id, also sent as `X-Backset-Client`.
+    pub cmcd: Cmcd,
+}
+
+impl Fetch {
+    /// Every header to send: the viewer's id, the range, the CMCD headers.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::new();
+        if let Some(id) = &self.cmcd.sid {
+            headers.push(("X-Backset-Client", id.clone()));
+        }
+        if let Some(range) = self.request.range() {
+            headers.push(("Range", range));
+        }
+        headers.extend(self.cmcd.headers());
+        headers
+    }
+}
+
+/// How a request went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// 200 or 206, the whole body, and how long the fetch took from the
+    /// request sent to the body's last byte read (the driver measures it).
+    Body { bytes: Vec<u8>, took: Duration },
+    /// 404: an answer (not published yet, expired), not a failure.
+    NotFound,
+    /// Unreachable, another status, or a body cut short: retried.
+    Failed(String),
+}
+
+/// What happened, fed to [`super::Machine::handle`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The answer to the last [`Action::Fetch`].
+    Reply(Reply),
+    /// The last [`Action::Write`] went through.
+    Written,
+    /// The output's reader went away.
+    Closed,
+    /// The time of the last [`Action::WaitUntil`] came.
+    Woke,
+}
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Fetch(Fetch),
+    Write(Vec<u8>),
+    /// Wait until this time (on the clock [`super::Machine::handle`] is fed).
+    WaitUntil(Duration),
+    /// The run is over: the transmission ended, the output was closed, or
+    /// the time to follow for has passed.
+    Stop(Report),
+}
