@@ -82,15 +82,17 @@ impl AudienceLog {
     /// The viewer `id` made a request at `now_us` from `region`, saying
     /// `cmcd` of itself.
     pub fn seen(&mut self, id: &str, region: &str, cmcd: &Cmcd, now_us: u64) {
-        let id: Box<str> = cut(id, MAX_ID).into();
-        let region: Box<str> = cut(region, MAX_REGION).into();
+        let (id, region) = (cut(id, MAX_ID), cut(region, MAX_REGION));
         self.expire(now_us);
-        self.mark_active(&id, &region, now_us);
-        if self.viewers.get(&id).is_none() {
-            self.viewers.push(id.clone(), Viewer::default());
+        self.mark_active(id, region, now_us);
+        // A viewer already known costs no allocation.
+        if self.viewers.get(id).is_none() {
+            self.viewers.push(id.into(), Viewer::default());
         }
-        if let Some(v) = self.viewers.get_mut(&id) {
-            v.region = region;
+        if let Some(v) = self.viewers.get_mut(id) {
+            if *v.region != *region {
+                v.region = region.into();
+            }
             if let Some(bps) = cmcd.mtp_bps() {
                 push(&mut v.player_bps, bps);
             }
@@ -106,15 +108,34 @@ impl AudienceLog {
     }
 
     fn mark_active(&mut self, id: &str, region: &str, now_us: u64) {
-        let seen = now_us.max(self.active.peek(id).map_or(0, |(t, _)| *t));
-        match self.active.push(id.into(), (seen, region.into())) {
-            // The same viewer again: counted under its previous region.
-            Some((old_id, (_, old_region))) if *old_id == *id => self.uncount(&old_region),
-            // The table was full: the least recently seen is no longer counted.
-            Some((_, (_, old_region))) => self.uncount(&old_region),
-            None => {}
+        let moved = match self.active.get_mut(id) {
+            Some((seen, counted_in)) => {
+                *seen = (*seen).max(now_us);
+                if **counted_in == *region {
+                    return;
+                }
+                Some(std::mem::replace(counted_in, region.into()))
+            }
+            None => None,
+        };
+        match moved {
+            // The same viewer from another region: counted there now.
+            Some(old_region) => self.uncount(&old_region),
+            None => {
+                // The table was full: the least recently seen is no longer counted.
+                if let Some((_, (_, old_region))) =
+                    self.active.push(id.into(), (now_us, region.into()))
+                {
+                    self.uncount(&old_region);
+                }
+            }
         }
-        *self.regions.entry(region.into()).or_default() += 1;
+        match self.regions.get_mut(region) {
+            Some(n) => *n += 1,
+            None => {
+                self.regions.insert(region.into(), 1);
+            }
+        }
     }
 
     fn uncount(&mut self, region: &str) {
