@@ -98,7 +98,9 @@ impl AudienceLog {
             }
             if !cmcd.is_empty() {
                 v.player = Player {
-                    buffer_ms: cmcd.bl_ms,
+                    // Players send `bl` with media requests only (CTA-5004);
+                    // a playlist reload in between does not empty the buffer.
+                    buffer_ms: cmcd.bl_ms.or(v.player.buffer_ms),
                     starved: cmcd.bs,
                     starting: cmcd.su,
                 };
@@ -287,6 +289,18 @@ mod tests {
         assert_eq!(f.player.buffer_ms, Some(4000));
         assert!(f.player.starved);
         assert_eq!(f.starvations, 1);
+    }
+
+    #[test]
+    fn a_playlist_request_without_bl_keeps_the_buffer_the_last_media_request_said() {
+        let mut log = AudienceLog::new(10_000_000, 100);
+        log.seen("p", "eu", &Cmcd::parse(["mtp=2500,bl=4000,ot=av"]), 1);
+        log.seen("p", "eu", &Cmcd::parse(["mtp=2600,ot=m"]), 2);
+        let f = log.facts("p", 3);
+        assert_eq!(
+            (f.current_bps, f.player.buffer_ms),
+            (Some(2.6e6), Some(4000))
+        );
     }
 
     #[test]
