@@ -1,6 +1,6 @@
 //! The backset policy: what the server recommends per viewer ([`advise`]),
 //! what each client draws from it ([`draw`]), and a simulation of many
-//! viewers that compares it with the usual alternatives ([`simulate`]).
+//! viewers that compares it with the usual alternatives (`simulate`).
 
 pub mod advise;
 pub mod draw;
