@@ -223,8 +223,12 @@ impl Segmenter {
     fn on_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
         self.run.consumed = b.offset + b.bytes.len() as u64;
         if let Some((at, count)) = b.skipped_before {
+            let cause = b
+                .doubted
+                .as_deref()
+                .map_or(String::new(), |d| format!("{d}; "));
             events.push(Event::Warning(format!(
-                "{count} bytes of damaged data at byte {at} skipped; resynchronised at the {} at byte {}",
+                "{cause}{count} bytes of damaged data at byte {at} skipped; resynchronised at the {} at byte {}",
                 b.kind_str(),
                 b.offset
             )));
