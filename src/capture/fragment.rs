@@ -195,7 +195,8 @@ impl Resolver<'_> {
                 cts: entry.cts.unwrap_or(0),
                 data,
             });
-            dts += u64::from(duration);
+            // A 64-bit clock may wrap here; the timeline mends it.
+            dts = dts.wrapping_add(u64::from(duration));
             position += u64::from(size);
         }
         if self.samples.len() > first {
