@@ -54,6 +54,7 @@ pub struct Fragment {
 }
 
 impl Fragment {
+    #[cfg(test)]
     pub fn run_samples(&self, run: &Run) -> &[Sample] {
         &self.samples[run.samples.clone()]
     }

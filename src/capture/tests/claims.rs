@@ -3,9 +3,11 @@
 //! drop what it covers; an asset whose key frames stop is cut for safety
 //! all the same, so neither memory nor an asset grows without bound.
 
-use super::edit::nth_box;
+use mp4_atom::TrunSamples;
+
+use super::edit::{edit_moofs, nth_box};
 use super::support::*;
-use crate::capture::segmenter::Segmenter;
+use crate::capture::segmenter::{Config, Segmenter};
 
 fn gop() -> &'static [u8] {
     fixture("h264-aac-gop.mp4")
@@ -102,7 +104,7 @@ fn a_large_mdat_with_no_moof_before_it_is_damage() {
 fn a_lie_covering_garbage_resyncs_inside_the_claimed_range() {
     // The claim covers 100 KB of garbage, then the real fragments.
     let mut lie = header(b"free", GIB);
-    lie.extend(std::iter::repeat(0x5a).take(100_000));
+    lie.extend(std::iter::repeat_n(0x5a, 100_000));
     let (bytes, at) = with_lie_before_second_moof(&lie);
     let o = segment(&bytes, SECOND);
     assert_eq!(o.exit_code(), 0, "{}", o.summary());
@@ -125,4 +127,134 @@ fn small_boxes_between_fragments_are_still_believed() {
     assert_eq!(o.exit_code(), 0, "{}", o.summary());
     assert!(o.warnings().is_empty(), "{}", o.summary());
     assert_eq!(o.assets(), segment(gop(), SECOND).assets());
+}
+
+/// The capture with every video key frame after the first made a
+/// dependent frame: a GOP that never ends.
+fn key_frames_stop(capture: &[u8]) -> Vec<u8> {
+    const DEPENDENT: u32 = 0x0101_0000;
+    edit_moofs(capture, 0, |n, moof| {
+        for traf in moof.traf.iter_mut().filter(|t| t.tfhd.track_id == 1) {
+            for trun in &mut traf.trun {
+                match &mut trun.samples {
+                    TrunSamples::Explicit(entries) => {
+                        let from = usize::from(n == 0);
+                        for e in entries.iter_mut().skip(from) {
+                            e.flags = Some(DEPENDENT);
+                        }
+                    }
+                    TrunSamples::Inherited { first_flags, .. } if n > 0 => {
+                        *first_flags = Some(DEPENDENT);
+                    }
+                    TrunSamples::Inherited { .. } => {}
+                }
+            }
+        }
+    })
+}
+
+#[test]
+fn an_endless_gop_is_cut_for_safety_into_bounded_assets() {
+    let endless = key_frames_stop(fixture("h264-aac-fragdur.mp4"));
+    let media = capture_media(&endless);
+    assert_eq!(
+        media[&1].iter().filter(|s| s.flags & 0x1_0000 == 0).count(),
+        1
+    );
+    let max_size = 30_000;
+    for (what, config) in [
+        (
+            "by duration",
+            Config {
+                max_duration_us: 1_500_000,
+                ..every(SECOND)
+            },
+        ),
+        (
+            "by size",
+            Config {
+                max_size,
+                ..every(SECOND)
+            },
+        ),
+    ] {
+        let o = Feed::new(config).run(&endless);
+        assert_eq!(o.exit_code(), 0, "{what}: {}", o.summary());
+        let assets = o.assets();
+        assert!(assets.len() >= 3, "{what}: {}", o.summary());
+        // Bounded: each cut comes at the first fragment past a limit.
+        let parsed = parse(&endless);
+        let fragment = parsed
+            .boxes
+            .iter()
+            .map(|b| b.bytes.len())
+            .max()
+            .unwrap_or(0);
+        let fragment_s = parsed
+            .fragments
+            .iter()
+            .map(|f| {
+                let video =
+                    f.samples.iter().zip(0..).filter(|(_, i)| {
+                        f.runs.iter().any(|r| r.track == 0 && r.samples.contains(i))
+                    });
+                video.map(|(s, _)| u64::from(s.duration)).sum::<u64>()
+            })
+            .max()
+            .unwrap_or(0) as f64
+            / VIDEO_TIMESCALE as f64;
+        let limit_s = config.max_duration_us as f64 / 1e6;
+        for a in &assets {
+            let duration_s = a.maps().duration as f64 / VIDEO_TIMESCALE as f64;
+            assert!(duration_s <= limit_s + fragment_s + 0.01, "{what}: {a:?}");
+            assert!(
+                a.asset.body_len < config.max_size + 2 * fragment as u64,
+                "{what}: {a:?}"
+            );
+        }
+        // The first starts at the key frame; the others have no entry point.
+        assert_eq!(assets[0].maps().entries.len(), 1, "{what}");
+        assert!(
+            assets[1..].iter().all(|a| a.maps().entries.is_empty()),
+            "{what}"
+        );
+        let cuts = o
+            .warnings()
+            .iter()
+            .filter(|w| w.contains("without a key frame to cut at"))
+            .count();
+        assert_eq!(cuts, assets.len() - 1, "{what}: {}", o.summary());
+        // Nothing lost, and verify accepts every asset.
+        o.assert_intact(what);
+        assert_same_media(&media, &assets_media(&assets), what);
+    }
+}
+
+#[test]
+fn a_key_frame_after_a_safety_cut_ends_the_keyless_asset() {
+    // Key frames stop after the first and come back in the fourth fragment
+    // (fragments: 0-1.5 s, 1.5-3 s, 3-4.5 s, 4.5-6 s with one at 5.5 s).
+    let capture = fixture("h264-aac-fragdur.mp4");
+    let endless = key_frames_stop(capture);
+    let back = [
+        &endless[..nth_box(&endless, b"moof", 3).offset],
+        &capture[nth_box(capture, b"moof", 3).offset..],
+    ]
+    .concat();
+    let config = Config {
+        max_duration_us: 1_500_000,
+        ..every(SECOND)
+    };
+    let o = Feed::new(config).run(&back);
+    assert_eq!(o.exit_code(), 0, "{}", o.summary());
+    o.assert_intact("key frames back");
+    let assets = o.assets();
+    let last = assets.last().expect("assets");
+    assert!(!last.maps().entries.is_empty(), "{}", o.summary());
+    assert_eq!(last.maps().entries[0].timestamp, last.maps().start);
+    assert!(
+        assets[assets.len() - 2].maps().entries.is_empty(),
+        "{}",
+        o.summary()
+    );
 }
