@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         Config {
             interval_us: 500_000,
             size: Some(20_000),
+            ..Config::default()
         },
         None,
     );

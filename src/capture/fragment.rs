@@ -54,6 +54,7 @@ pub struct Fragment {
 }
 
 impl Fragment {
+    #[cfg(test)]
     pub fn run_samples(&self, run: &Run) -> &[Sample] {
         &self.samples[run.samples.clone()]
     }
@@ -195,7 +196,8 @@ impl Resolver<'_> {
                 cts: entry.cts.unwrap_or(0),
                 data,
             });
-            dts += u64::from(duration);
+            // A 64-bit clock may wrap here; the timeline mends it.
+            dts = dts.wrapping_add(u64::from(duration));
             position += u64::from(size);
         }
         if self.samples.len() > first {

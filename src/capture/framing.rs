@@ -2,6 +2,11 @@
 //!
 //! Nothing here allocates what a header merely claims: a box's bytes are
 //! buffered only as they arrive, and a size past [`MAX_BOX`] is refused.
+//! Once a live capture is under way a claim is also weighed against what
+//! can follow between fragments: only an `mdat` after its `moof` may be
+//! large ([`MAX_CLAIM`] for anything else), so a lying size is read as
+//! damage and the framer resynchronises on the next `moof` inside the
+//! claimed range instead of buffering and discarding all of it.
 //! [`read_header`] is the capture core's one reader of box headers.
 
 use bytes::{Bytes, BytesMut};
@@ -11,6 +16,10 @@ use crate::{Error, Result};
 /// The largest top-level box accepted: one fragment of even a 100 Mbps feed
 /// with 10 s GOPs stays far below this.
 pub(crate) const MAX_BOX: u64 = 1 << 30;
+
+/// The largest box believed between fragments other than a `moof`'s
+/// `mdat`: a `moof`, `free`, `sidx`, `emsg` or a new `moov` is kilobytes.
+pub(crate) const MAX_CLAIM: u64 = 4 << 20;
 
 /// How much of a box's claimed size is reserved ahead of its bytes: enough
 /// to grow a large `mdat` in one step, too little for a lie to matter.
@@ -26,6 +35,9 @@ pub struct RawBox {
     pub bytes: Bytes,
     /// Damaged bytes skipped just before this box: (capture offset, count).
     pub skipped_before: Option<(u64, u64)>,
+    /// Why that skip began when it was a box whose claimed size was not
+    /// believed (its kind, offset and claim).
+    pub doubted: Option<String>,
 }
 
 impl RawBox {
@@ -119,6 +131,10 @@ pub struct Framer {
     /// The buffer's first bytes are kept from a skip and not yet checked.
     scanning: bool,
     seen_moov: bool,
+    /// A `moof` came and its `mdat` has not: only then may an `mdat` be large.
+    moof_pending: bool,
+    /// Why the current skip began, when it was a doubted claim.
+    doubted: Option<String>,
 }
 
 /// How far a garbage prefix is searched for the capture's first box before
@@ -164,7 +180,7 @@ impl Framer {
             return;
         }
         let rest = match self.peek_header() {
-            Ok(Some((_, _, size))) => (size as usize)
+            Ok(Some((kind, _, size))) if self.doubt(kind, size).is_none() => (size as usize)
                 .saturating_sub(self.filled)
                 .min(RESERVE_AHEAD),
             _ => 0,
@@ -187,7 +203,8 @@ impl Framer {
     /// The next complete box, or `None` until more bytes arrive.
     pub fn next_box(&mut self) -> Result<Option<RawBox>> {
         let header = loop {
-            match self.peek_header() {
+            let claim = self.peek_claim().and_then(|h| self.believe(h));
+            match claim.and_then(|h| self.within_limit(h)) {
                 Ok(h) => break h,
                 // Damage is skipped before the capture starts and once it
                 // is under way, never inside its initialisation.
@@ -211,13 +228,54 @@ impl Framer {
         self.offset += size;
         self.seen_any = true;
         self.seen_moov |= &kind == b"moov";
+        match &kind {
+            b"moof" => self.moof_pending = true,
+            b"mdat" | b"moov" => self.moof_pending = false,
+            _ => {}
+        }
         Ok(Some(RawBox {
             offset,
             kind,
             header_len,
             bytes,
             skipped_before: self.skipped.take(),
+            doubted: self.doubted.take(),
         }))
+    }
+
+    /// Passes a header whose claim can be believed; a doubted one is
+    /// damage to resync past, its reason kept for the warning at the next
+    /// box.
+    fn believe(
+        &mut self,
+        header: Option<([u8; 4], usize, u64)>,
+    ) -> Result<Option<([u8; 4], usize, u64)>> {
+        let Some(doubt) = header.and_then(|(kind, _, size)| self.doubt(kind, size)) else {
+            return Ok(header);
+        };
+        if self.skipped.is_none() {
+            self.doubted = Some(doubt.to_string());
+        }
+        Err(doubt)
+    }
+
+    /// Whether a live capture under way should not believe a box of `kind`
+    /// claiming `size` bytes: only a `moof`'s `mdat` may be large.
+    fn doubt(&self, kind: [u8; 4], size: u64) -> Option<Error> {
+        let media = &kind == b"mdat" && self.moof_pending;
+        if !self.resync || !self.seen_moov || media || size <= MAX_CLAIM {
+            return None;
+        }
+        let why = if &kind == b"mdat" {
+            "an mdat with no moof before it"
+        } else {
+            "more than can plausibly follow between fragments"
+        };
+        Some(Error::bad_box(
+            self.offset,
+            fourcc(kind),
+            format!("claims {size} bytes, {why}; read as damage"),
+        ))
     }
 
     /// Drops bytes up to the next plausible box start. Returns false when
@@ -232,14 +290,15 @@ impl Framer {
             let Some(head) = data.get(p..p + 16).and_then(read_header) else {
                 return false;
             };
-            let sized =
-                head.len == 8 && matches!(head.size, Claim::Size(s) if (16..=MAX_BOX).contains(&s));
+            let sized = |max: u64| {
+                head.len == 8 && matches!(head.size, Claim::Size(s) if (16..=max).contains(&s))
+            };
             let kind = &head.kind;
             if self.seen_any {
                 let child = data.get(p + 8..p + 16).and_then(read_header);
-                sized && kind == b"moof" && child.is_some_and(|c| &c.kind == b"mfhd")
+                sized(MAX_CLAIM) && kind == b"moof" && child.is_some_and(|c| &c.kind == b"mfhd")
             } else {
-                sized && (kind == b"ftyp" || kind == b"moov" || kind == b"styp")
+                sized(MAX_BOX) && (kind == b"ftyp" || kind == b"moov" || kind == b"styp")
             }
         };
         let from = usize::from(!self.scanning);
@@ -296,8 +355,9 @@ impl Framer {
     }
 
     /// The header of the box the buffer starts with, checked for a top-level
-    /// box a live capture can frame: (kind, header length, whole size).
-    fn peek_header(&self) -> Result<Option<([u8; 4], usize, u64)>> {
+    /// box a live capture can frame: (kind, header length, whole size). The
+    /// size is at least the header's, not yet checked against any limit.
+    fn peek_claim(&self) -> Result<Option<([u8; 4], usize, u64)>> {
         let Some(header) = read_header(&self.buf[..self.filled]) else {
             return Ok(None);
         };
@@ -333,14 +393,26 @@ impl Framer {
                 format!("impossible size {size}: smaller than its own {header_len}-byte header"),
             ));
         }
-        if size > MAX_BOX {
-            return Err(Error::bad_box(
+        Ok(Some((kind, header_len, size)))
+    }
+
+    /// [`Framer::peek_claim`] with the size checked against [`MAX_BOX`].
+    fn peek_header(&self) -> Result<Option<([u8; 4], usize, u64)>> {
+        self.peek_claim().and_then(|h| self.within_limit(h))
+    }
+
+    fn within_limit(
+        &self,
+        header: Option<([u8; 4], usize, u64)>,
+    ) -> Result<Option<([u8; 4], usize, u64)>> {
+        match header {
+            Some((kind, _, size)) if size > MAX_BOX => Err(Error::bad_box(
                 self.offset,
                 fourcc(kind),
                 format!("impossible size {size}: larger than the {MAX_BOX}-byte limit for one box"),
-            ));
+            )),
+            _ => Ok(header),
         }
-        Ok(Some((kind, header_len, size)))
     }
 }
 

@@ -1,6 +1,14 @@
 //! The segmenter: an I/O-free state machine fed capture bytes, returning the
 //! assets that are complete and any warnings. The caller owns files, clocks
 //! and signals.
+//!
+//! Assets are cut at entry points (key frames), so each starts with one. A
+//! stream whose key frames stop would make one unbounded asset, held in
+//! memory until it closes; the safety limits of [`Config`] cut it anyway at
+//! the next fragment once it is too long or too large. The asset after such
+//! a cut starts without a key frame: its maps list no entry point, a player
+//! may not start from it, and `locate` never points into it. The first key
+//! frame that comes ends it and opens an ordinary asset there.
 
 use crate::capture::asset::{AssetBuilder, FinishedAsset};
 use crate::capture::fragment::{self, Fragment};
@@ -20,13 +28,25 @@ pub struct Config {
     /// A new asset begins at the first entry point once the current asset
     /// holds this many bytes of fragments.
     pub size: Option<u64>,
+    /// Safety limit: once the open asset is this long (µs), it is cut at the
+    /// next fragment even without a key frame there.
+    pub max_duration_us: u64,
+    /// Safety limit: once the open asset holds this many bytes of
+    /// fragments, it is cut at the next fragment even without a key frame.
+    pub max_size: u64,
 }
+
+/// The default safety limits: far above any asset cut at key frames.
+pub const MAX_DURATION_US: u64 = 60_000_000;
+pub const MAX_SIZE: u64 = 256 << 20;
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             interval_us: 2_000_000,
             size: None,
+            max_duration_us: MAX_DURATION_US,
+            max_size: MAX_SIZE,
         }
     }
 }
@@ -110,6 +130,9 @@ struct OpenAsset {
     builder: AssetBuilder,
     /// Transmission time where its reference track ends so far.
     end: u64,
+    /// Opened by a safety cut, not at an entry point: the next entry point
+    /// ends it.
+    keyless: bool,
 }
 
 /// Samples are dropped until an entry point: before the first one, and after
@@ -223,8 +246,12 @@ impl Segmenter {
     fn on_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
         self.run.consumed = b.offset + b.bytes.len() as u64;
         if let Some((at, count)) = b.skipped_before {
+            let cause = b
+                .doubted
+                .as_deref()
+                .map_or(String::new(), |d| format!("{d}; "));
             events.push(Event::Warning(format!(
-                "{count} bytes of damaged data at byte {at} skipped; resynchronised at the {} at byte {}",
+                "{cause}{count} bytes of damaged data at byte {at} skipped; resynchronised at the {} at byte {}",
                 b.kind_str(),
                 b.offset
             )));
@@ -347,6 +374,9 @@ impl Segmenter {
                 self.recovery.dropped += piece_samples(&piece) as u64;
                 continue;
             }
+            if entry_ts.is_none() {
+                self.safety_cut(state, fragment.moof_offset, events)?;
+            }
             self.add_piece(state, fragment, &piece, entry_ts.map(|ts| (ts, now_us)))?;
         }
         Ok(())
@@ -404,12 +434,46 @@ impl Segmenter {
         Ok(())
     }
 
+    /// Cuts the open asset, without an entry point, once it has outgrown a
+    /// safety limit: the next one opens where it ends, before the fragment
+    /// of the `moof` at `moof_offset`.
+    fn safety_cut(
+        &mut self,
+        state: &InitState,
+        moof_offset: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let Some(asset) = &self.asset else {
+            return Ok(());
+        };
+        let (cfg, timescale) = (&self.config, state.clock.timescale);
+        let duration = asset.end.saturating_sub(asset.builder.start);
+        let too_long = duration >= rescale(cfg.max_duration_us, 1_000_000, timescale);
+        let too_large = asset.builder.body_len() >= cfg.max_size;
+        if !too_long && !too_large {
+            return Ok(());
+        }
+        let (sequence, size, end) = (asset.builder.sequence, asset.builder.body_len(), asset.end);
+        if let Some(closed) = self.close_asset(state, Some(end))? {
+            events.push(Event::Asset(closed));
+        }
+        events.push(Event::Warning(format!(
+            "moof at byte {moof_offset}: asset {sequence} reached {:.3} s and {size} bytes without a key frame to cut at; cut here, and the next asset has no entry point until a key frame comes",
+            duration as f64 / f64::from(timescale.max(1))
+        )));
+        let mut next = self.run.open_asset(end);
+        next.keyless = true;
+        self.asset = Some(next);
+        Ok(())
+    }
+
     fn should_cut(&self, state: &InitState, entry_ts: u64) -> bool {
         let Some(asset) = &self.asset else {
             return false;
         };
         let interval = rescale(self.config.interval_us, 1_000_000, state.clock.timescale);
-        entry_ts >= asset.builder.start.saturating_add(interval)
+        asset.keyless
+            || entry_ts >= asset.builder.start.saturating_add(interval)
             || self
                 .config
                 .size
@@ -477,6 +541,7 @@ impl Transmission {
         OpenAsset {
             builder,
             end: start,
+            keyless: false,
         }
     }
 }

@@ -1,7 +1,13 @@
 //! Each track's decode times on the transmission's timeline: moved to go on
 //! from the live edge when a transmission continues over a new capture, and
 //! mended where the encoder's clock jumps (a restart without a new `moov`, a
-//! 32-bit `tfdt` wrapping, a clock step), so stamps only ever grow.
+//! 32- or 64-bit `tfdt` wrapping, a clock step), so stamps only ever grow.
+//!
+//! A 64-bit wrap cannot go on past 2^64 in a 64-bit decode time, so a track
+//! whose clock starts in the top half of the range (no real clock is there:
+//! 2^63 ticks of 90 kHz are three million years) is moved down by 2^63
+//! ticks first; its wrap is then mended like any other. Raw times are
+//! reckoned in 128 bits, and a wrap inside one run goes on past 2^64.
 
 use crate::capture::fragment::Fragment;
 use crate::capture::init::Init;
@@ -11,12 +17,15 @@ use crate::{Error, Result};
 /// A forward gap longer than this (seconds) is a clock jump, not a pause.
 pub const MAX_GAP_S: u64 = 60;
 
+/// Raw decode times from here up are a clock that may wrap at 2^64.
+const TOP: u64 = 1 << 63;
+
 #[derive(Debug, Clone)]
 pub struct Timeline {
     /// Added to each track's raw decode times.
-    shift: Vec<Option<i64>>,
+    shift: Vec<Option<i128>>,
     /// Raw decode time each track's next sample should have.
-    expected: Vec<Option<u64>>,
+    expected: Vec<Option<i128>>,
     /// Where a continued transmission goes on from: (ticks, timescale).
     base: Option<(u64, u32)>,
 }
@@ -42,52 +51,60 @@ impl Timeline {
         let mut seen = vec![false; init.tracks.len()];
         for run in &fragment.runs {
             let t = run.track;
-            let timescale = init.tracks[t].timescale;
             let first = fragment.samples[run.samples.start].dts;
-            if !seen[t] {
-                seen[t] = true;
-                match (self.shift[t], self.expected[t]) {
-                    (None, _) => {
-                        let shift = match self.base {
-                            Some((ticks, scale)) => {
-                                i128::from(rescale(ticks, scale, timescale)) - i128::from(first)
-                            }
-                            None => 0,
-                        };
-                        self.shift[t] = Some(i64::try_from(shift).unwrap_or(0));
-                    }
-                    (Some(shift), Some(expected)) => {
-                        let gap = i128::from(first) - i128::from(expected);
-                        if gap < 0 || gap > i128::from(MAX_GAP_S) * i128::from(timescale) {
-                            warnings.push(format!(
-                                "moof at byte {}: track {} decode time jumps by {:.3} s (tfdt {first}, expected {expected}); its stamps go on from where they were",
-                                fragment.moof_offset,
-                                init.tracks[t].id,
-                                gap as f64 / f64::from(timescale)
-                            ));
-                            self.shift[t] = i64::try_from(i128::from(shift) - gap).ok();
-                        }
-                    }
-                    (Some(_), None) => {}
+            if !std::mem::replace(&mut seen[t], true) {
+                let timescale = init.tracks[t].timescale;
+                if let Some(gap) = self.place(t, first, timescale) {
+                    warnings.push(format!(
+                        "moof at byte {}: track {} decode time jumps by {:.3} s (tfdt {first}, expected {}); its stamps go on from where they were",
+                        fragment.moof_offset,
+                        init.tracks[t].id,
+                        gap as f64 / f64::from(timescale),
+                        i128::from(first) - gap
+                    ));
                 }
             }
             let shift = self.shift[t].unwrap_or(0);
             for s in &mut fragment.samples[run.samples.clone()] {
-                s.dts = s.dts.checked_add_signed(shift).ok_or_else(|| {
+                // Within a run times only grow: a smaller one wrapped at 2^64.
+                let raw = i128::from(s.dts) + if s.dts < first { 1 << 64 } else { 0 };
+                s.dts = u64::try_from(raw + shift).map_err(|_| {
                     Error::bad_box(
                         fragment.moof_offset,
                         "tfdt",
                         "decode time out of range after mending a jump",
                     )
                 })?;
-            }
-            if let Some(last) = fragment.run_samples(run).last() {
-                let raw_end =
-                    (i128::from(last.dts) - i128::from(shift) + i128::from(last.duration)).max(0);
-                self.expected[t] = u64::try_from(raw_end).ok();
+                self.expected[t] = Some(raw + i128::from(s.duration));
             }
         }
         Ok(())
+    }
+
+    /// Places track `t`'s run starting at raw decode time `first`: its
+    /// shift when the track is new, a new shift when its clock jumped.
+    /// Returns the jump, in ticks, when there was one.
+    fn place(&mut self, t: usize, first: u64, timescale: u32) -> Option<i128> {
+        let first = i128::from(first);
+        match (self.shift[t], self.expected[t]) {
+            (None, _) => {
+                self.shift[t] = Some(match self.base {
+                    Some((ticks, scale)) => i128::from(rescale(ticks, scale, timescale)) - first,
+                    None if first >= i128::from(TOP) => -i128::from(TOP),
+                    None => 0,
+                });
+                None
+            }
+            (Some(shift), Some(expected)) => {
+                let gap = first - expected;
+                if gap >= 0 && gap <= i128::from(MAX_GAP_S) * i128::from(timescale) {
+                    return None;
+                }
+                self.shift[t] = Some(shift - gap);
+                Some(gap)
+            }
+            (Some(_), None) => None,
+        }
     }
 }
 

@@ -74,6 +74,19 @@ pub struct SegmentArgs {
     /// whichever comes first.
     #[arg(long, value_name = "BYTES")]
     pub size: Option<String>,
+    /// Safety cut for a stream whose key frames stop: once the open asset is
+    /// this long, cut it at the next fragment even without a key frame
+    /// (default 60s, or twice --interval if more). The asset after such a
+    /// cut starts without a key frame: its maps list no entry point, players
+    /// may not start from it and locate never points into it; the next key
+    /// frame ends it and starts an ordinary asset.
+    #[arg(long, value_name = "DURATION")]
+    pub max_asset_duration: Option<String>,
+    /// Safety cut like --max-asset-duration, once the open asset holds this
+    /// many bytes of fragments (default 256MiB, or twice --size if more).
+    /// It bounds the memory an asset without key frames takes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_asset_size: Option<String>,
     /// File name prefix of the assets.
     #[arg(long, default_value = "asset")]
     pub prefix: String,

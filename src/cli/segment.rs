@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use backset::capture::framing::{Framer, RawBox};
-use backset::capture::segmenter::{Config, Event, Segmenter};
+use backset::capture::segmenter::{self, Config, Event, Segmenter};
 use backset::stream::index::Record;
 use backset::stream::publisher::{self, Note, Publisher};
 use backset::units::{parse_duration_us, parse_size};
@@ -80,13 +80,27 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
 
 /// The flags as the publisher's plain configuration.
 fn publisher_config(args: &SegmentArgs) -> anyhow::Result<publisher::Config> {
-    let cut = Config {
-        interval_us: parse_duration_us(&args.interval)?,
-        size: args.size.as_deref().map(parse_size).transpose()?,
-    };
-    if cut.interval_us == 0 && cut.size.is_none() {
+    let interval_us = parse_duration_us(&args.interval)?;
+    let size = args.size.as_deref().map(parse_size).transpose()?;
+    if interval_us == 0 && size.is_none() {
         return Err(backset::Error::Usage("--interval 0 needs --size".into()).into());
     }
+    let cut = Config {
+        interval_us,
+        size,
+        max_duration_us: safety_limit(
+            args.max_asset_duration.as_deref().map(parse_duration_us),
+            segmenter::MAX_DURATION_US,
+            interval_us,
+            "--max-asset-duration must be more than 0 and at least --interval",
+        )?,
+        max_size: safety_limit(
+            args.max_asset_size.as_deref().map(parse_size),
+            segmenter::MAX_SIZE,
+            size.unwrap_or(0),
+            "--max-asset-size must be more than 0 and at least --size",
+        )?,
+    };
     Ok(publisher::Config {
         dir: args.outdir.clone(),
         prefix: args.prefix.clone(),
@@ -98,6 +112,24 @@ fn publisher_config(args: &SegmentArgs) -> anyhow::Result<publisher::Config> {
         hls: args.hls,
         dash: args.dash,
     })
+}
+
+/// A safety limit: as given, which must be positive and at least the
+/// ordinary cut `regular`; by default `default`, or twice `regular` when
+/// that is more, so a safety cut never comes before a key frame could.
+fn safety_limit(
+    given: Option<backset::Result<u64>>,
+    default: u64,
+    regular: u64,
+    refused: &str,
+) -> anyhow::Result<u64> {
+    match given.transpose()? {
+        Some(limit) if limit == 0 || limit < regular => {
+            Err(backset::Error::Usage(refused.into()).into())
+        }
+        Some(limit) => Ok(limit),
+        None => Ok(default.max(regular.saturating_mul(2))),
+    }
 }
 
 struct Shell {
@@ -232,4 +264,23 @@ fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safety_limits_default_above_the_ordinary_cut_and_refuse_below_it() {
+        let refused = "--max-asset-duration must be at least --interval";
+        let limit = |given: Option<u64>, regular| {
+            safety_limit(given.map(Ok), 60, regular, refused).map_err(|e| e.to_string())
+        };
+        assert_eq!(limit(None, 2), Ok(60));
+        assert_eq!(limit(None, 45), Ok(90));
+        assert_eq!(limit(Some(10), 2), Ok(10));
+        assert_eq!(limit(Some(2), 2), Ok(2));
+        assert!(limit(Some(1), 2).is_err_and(|e| e.contains(refused)));
+        assert!(limit(Some(0), 0).is_err());
+    }
 }

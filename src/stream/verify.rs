@@ -66,9 +66,11 @@ pub(crate) fn check_asset(bytes: &[u8], record: &Record) -> Found {
     let Some((init, maps, maps_at)) = header(&boxes, record, &mut found) else {
         return found;
     };
-    let starts_with_key = key_frame_moofs(&init, &boxes, &mut found);
+    // An asset cut for safety without a key frame has no entry point.
+    let keyed = !maps.entries.is_empty();
+    let starts_with_key = key_frame_moofs(&init, &boxes, keyed, &mut found);
     check_entries(&maps, record, &starts_with_key, &mut found);
-    if maps.entries.first().map(|e| e.timestamp) != Some(record.start) {
+    if keyed && maps.entries.first().map(|e| e.timestamp) != Some(record.start) {
         found.push((
             Some(maps_at),
             "the first entry point is not at the asset's start".into(),
@@ -154,8 +156,9 @@ fn header(boxes: &[RawBox], record: &Record, found: &mut Found) -> Option<(Init,
 }
 
 /// The offsets of the `moof`s whose fragment opens with a key frame of the
-/// reference track (with any sample, for audio).
-fn key_frame_moofs(init: &Init, boxes: &[RawBox], found: &mut Found) -> BTreeSet<u64> {
+/// reference track (with any sample, for audio). Only a `keyed` asset must
+/// open with a key frame.
+fn key_frame_moofs(init: &Init, boxes: &[RawBox], keyed: bool, found: &mut Found) -> BTreeSet<u64> {
     let reference = init.reference();
     let video = init.tracks[reference].kind == TrackKind::Video;
     let mut starts_with_key = BTreeSet::new();
@@ -188,7 +191,7 @@ fn key_frame_moofs(init: &Init, boxes: &[RawBox], found: &mut Found) -> BTreeSet
         if !video || s.is_sync() {
             starts_with_key.insert(moof.offset);
         }
-        if video && !first_video_checked && !s.is_sync() {
+        if keyed && video && !first_video_checked && !s.is_sync() {
             found.push((
                 Some(moof.offset),
                 "the asset's first video sample is not a key frame".into(),

@@ -1,6 +1,6 @@
 //! Fragments that frame fine but say odd things: decode times that jump or
-//! wrap, a missing `tfdt`, zero durations, a track the `moov` never
-//! declared, a new `moov` mid-stream. The segmenter mends or drops each
+//! wrap (at 2^32 or 2^64), a missing `tfdt`, zero durations, a track the
+//! `moov` never declared, a new `moov` mid-stream. The segmenter mends or drops each
 //! with a warning naming the `moof`, and the stamps run on.
 
 use std::collections::HashMap;
@@ -73,6 +73,39 @@ fn a_wrapping_32_bit_decode_time_is_mended() {
         samples.iter_mut().for_each(|s| s.dts += lift(*track));
     }
     assert_same_media(&want, &assets_media(&o.assets()), "wrapped");
+}
+
+#[test]
+fn a_wrapping_64_bit_decode_time_is_mended() {
+    // The third fragment's decode times, per track, and its video's second.
+    let mut at_third = HashMap::new();
+    let _ = set_tfdt(fragdur(), 2, |t, v| {
+        at_third.entry(t).or_insert(v);
+        v
+    });
+    let tick = |t: u32| if t == 1 { VIDEO_TIMESCALE } else { 48000 };
+    // The wrap falls between fragments, then inside the third one.
+    for (name, past) in [("between fragments", 0), ("inside a fragment", 1)] {
+        let wrap_at = |t: u32| at_third[&t] + past * tick(t);
+        let lift = |t: u32| 0u64.wrapping_sub(wrap_at(t));
+        let wrapped = set_tfdt(fragdur(), 0, |t, v| v.wrapping_add(lift(t)));
+        let o = segment(&wrapped, SECOND);
+        assert_eq!(o.exit_code(), 0, "{name}: {}", o.summary());
+        assert!(o.warned("decode time jumps by"), "{name}: {}", o.summary());
+        o.assert_intact(name);
+        assert!(
+            (duration_s(&o) - 6.0).abs() < 0.1,
+            "{name}: {}",
+            duration_s(&o)
+        );
+        // Moved down by 2^63 ticks, the decode times go on past the wrap.
+        let mut want = capture_media(fragdur());
+        for (track, samples) in &mut want {
+            let moved = (1u64 << 63) - wrap_at(*track);
+            samples.iter_mut().for_each(|s| s.dts += moved);
+        }
+        assert_same_media(&want, &assets_media(&o.assets()), name);
+    }
 }
 
 #[test]

@@ -142,6 +142,7 @@ fn size_cuts_at_the_first_key_frame_once_reached() {
     let config = Config {
         interval_us: 3600 * SECOND,
         size: Some(size),
+        ..Config::default()
     };
     let o = Feed::new(config).run(fixture("h264-every-frame.mp4"));
     let assets = o.assets();

@@ -8,6 +8,7 @@
 
 mod broken_fragments;
 mod chunking;
+mod claims;
 mod damage;
 mod edit;
 mod round_trip;

@@ -53,6 +53,7 @@ pub fn every(interval_us: u64) -> Config {
     Config {
         interval_us,
         size: None,
+        ..Config::default()
     }
 }
 
