@@ -4,6 +4,7 @@
 mod follow;
 mod inspect;
 mod locate;
+mod out;
 mod policy;
 mod segment;
 #[cfg(feature = "serve")]
@@ -428,6 +429,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Follow(args) => follow::run(args),
     }
 }
+
+pub use out::reader_gone;
 
 /// Exit status for an error: the library's error says (2 for bad usage or
 /// input, 1 for the machine, the network, backset itself); a `locate` "no"

@@ -7,6 +7,7 @@ use backset::policy::simulate::{simulate as run_simulation, Config, Traces};
 use backset::units::parse_rate;
 use backset::Error;
 
+use super::out::outln;
 use super::policy::{seconds, usage};
 use super::SimulateArgs;
 
@@ -52,17 +53,20 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, svg).map_err(Error::io(path))?;
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&report).context("encoding JSON")?
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{} viewers, {} assets of {} s at {}",
-        report.viewers, report.assets, config.asset_duration_s, args.bitrate
-    );
-    println!(
+        report.viewers,
+        report.assets,
+        config.asset_duration_s,
+        args.bitrate
+    )?;
+    outln!(
         "{:<20} {:>13} {:>16} {:>10} {:>10} {:>10} {:>15} {:>15}",
         "strategy",
         "stalls/viewer",
@@ -72,9 +76,9 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         "latency s",
         "peak req/asset",
         "peak join req"
-    );
+    )?;
     for o in &report.outcomes {
-        println!(
+        outln!(
             "{:<20} {:>13.2} {:>16.2} {:>10.1} {:>10.2} {:>10.2} {:>15} {:>15}",
             o.strategy.label(),
             o.rebuffer_events,
@@ -84,7 +88,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             o.latency_s,
             o.peak_requests,
             o.peak_join_requests
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
