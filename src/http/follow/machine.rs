@@ -423,7 +423,11 @@ impl Machine {
             Request::Locate { .. } => {
                 let body = body.ok_or_else(|| self.no_stream())?;
                 let located = self.parse(&request, &body)?;
-                let naming = &self.shape.as_ref().ok_or_else(|| internal("parameters"))?.naming;
+                let naming = &self
+                    .shape
+                    .as_ref()
+                    .ok_or_else(|| internal("parameters"))?
+                    .naming;
                 trust::located(&located, naming).map_err(|why| self.bad_answer(&request, why))?;
                 self.located(now, located)
             }
@@ -491,7 +495,10 @@ impl Machine {
 
     fn too_long(&self, request: &Request) -> Error {
         let limit = request.limit();
-        self.bad_answer(request, format!("the answer is longer than {limit} bytes; refused"))
+        self.bad_answer(
+            request,
+            format!("the answer is longer than {limit} bytes; refused"),
+        )
     }
 
     /// The first parameters: the stream's shape; then the probe, or with a

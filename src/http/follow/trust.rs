@@ -28,10 +28,10 @@ pub const LONGEST_NAME: usize = 255;
 /// A duration in seconds: finite, not negative, at most `max`.
 fn seconds(field: &str, v: f64, max: f64) -> Result<(), String> {
     if !v.is_finite() || v < 0.0 {
-        return Err(format!("{field} {v} is not a duration"));
+        return Err(format!("{field} {v:?} is not a duration"));
     }
     if v > max {
-        return Err(format!("{field} {v} s is over the limit of {max} s"));
+        return Err(format!("{field} {v:?} s is over the limit of {max:?} s"));
     }
     Ok(())
 }
@@ -41,7 +41,7 @@ fn share(field: &str, v: f64) -> Result<(), String> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
     } else {
-        Err(format!("{field} {v} is not a share between 0 and 1"))
+        Err(format!("{field} {v:?} is not a share between 0 and 1"))
     }
 }
 
@@ -52,7 +52,7 @@ pub fn params(p: &Params) -> Result<(), String> {
     seconds("maximum_s", a.maximum_s, LONGEST_BACKSET_S)?;
     if a.recommended_s > a.maximum_s {
         return Err(format!(
-            "recommended_s {} is over maximum_s {}",
+            "recommended_s {:?} is over maximum_s {:?}",
             a.recommended_s, a.maximum_s
         ));
     }
@@ -75,7 +75,7 @@ pub fn params(p: &Params) -> Result<(), String> {
     }
     if let Some(bps) = p.viewer.throughput_bps {
         if !bps.is_finite() || bps < 0.0 {
-            return Err(format!("viewer.throughput_bps {bps} is not a throughput"));
+            return Err(format!("viewer.throughput_bps {bps:?} is not a throughput"));
         }
     }
     prefix(&p.prefix)?;
@@ -103,7 +103,9 @@ fn token(field: &str, id: &str) -> Result<(), String> {
     if id.len() <= LONGEST_NAME && id.chars().all(|c| c.is_ascii_graphic()) {
         Ok(())
     } else {
-        Err(format!("{field} {id:?} is not a token of at most {LONGEST_NAME} visible characters"))
+        Err(format!(
+            "{field} {id:?} is not a token of at most {LONGEST_NAME} visible characters"
+        ))
     }
 }
 
