@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use backset::policy::simulate::{simulate as run_simulation, Config, Traces};
+use backset::policy::simulate::{simulate as run_simulation, Config, Report, Traces};
 use backset::units::parse_rate;
 use backset::Error;
 
@@ -66,6 +66,12 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         config.asset_duration_s,
         args.bitrate
     )?;
+    table(&report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per strategy, under a header.
+fn table(report: &Report) -> anyhow::Result<()> {
     outln!(
         "{:<20} {:>13} {:>16} {:>10} {:>10} {:>10} {:>15} {:>15}",
         "strategy",
@@ -90,7 +96,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             o.peak_join_requests
         )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Columns of bits/s; a first line that does not parse is a header.

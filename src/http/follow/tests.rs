@@ -852,6 +852,9 @@ fn a_new_initialisation_is_warned_of_and_followed() {
     );
 }
 
+/// A hostile edit to an answer.
+type Edit<T> = fn(&mut T);
+
 /// Runs against a server whose answers were edited; the error it ends with.
 fn refused(server: &Server) -> Error {
     let run = run(server, config(Some(1.5), 30_000), usize::MAX);
@@ -865,7 +868,7 @@ fn refused(server: &Server) -> Error {
 
 #[test]
 fn every_value_in_the_parameters_is_checked() {
-    let cases: [(fn(&mut Params), &str); 16] = [
+    let cases: [(Edit<Params>, &str); 16] = [
         (
             |p| p.advice.recommended_s = -1000.0,
             "recommended_s -1000.0 is not a duration",
@@ -946,7 +949,7 @@ fn an_unparsable_answer_is_a_bad_answer() {
 
 #[test]
 fn every_value_in_locates_answer_is_checked() {
-    let cases: [(fn(&mut Located), &str); 8] = [
+    let cases: [(Edit<Located>, &str); 8] = [
         (
             |l| l.answer.backset = -1000.0,
             "backset -1000.0 is not a duration",
