@@ -37,6 +37,12 @@ pub enum Error {
     #[error("{0}")]
     Network(String),
 
+    /// A server answered, but not within the protocol: a body over its
+    /// limit, a value out of range, a sequence with no successor (exit 2:
+    /// retrying would get the same answer).
+    #[error("{0}")]
+    BadAnswer(String),
+
     /// A broken promise inside backset itself, never caused by input.
     #[error("internal error: {0}")]
     Internal(String),

@@ -4,6 +4,7 @@ use anyhow::Context;
 use backset::capture::maps::Maps;
 use serde::Serialize;
 
+use super::out::outln;
 use super::InspectArgs;
 
 #[derive(Serialize)]
@@ -31,13 +32,13 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let maps = backset::stream::maps_reader::read_maps(&args.asset)?;
     let report = report(&args.asset.to_string_lossy(), &maps);
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).context("encoding JSON")?
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{}: sequence {}, start {:.3} s, duration {:.3} s, datastamp {}, {} entry point(s)",
         report.asset,
         report.sequence,
@@ -45,16 +46,22 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         report.duration,
         report.datastamp,
         report.entries.len()
-    );
-    println!(
+    )?;
+    outln!(
         "{:>14} {:>14} {:>10} {:>20}",
-        "timestamp(s)", "datastamp", "offset", "received(µs)"
-    );
+        "timestamp(s)",
+        "datastamp",
+        "offset",
+        "received(µs)"
+    )?;
     for e in &report.entries {
-        println!(
+        outln!(
             "{:>14.3} {:>14} {:>10} {:>20}",
-            e.timestamp, e.datastamp, e.offset, e.wallclock_us
-        );
+            e.timestamp,
+            e.datastamp,
+            e.offset,
+            e.wallclock_us
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

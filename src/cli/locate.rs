@@ -7,6 +7,7 @@ use backset::stream::reader::Stream;
 use backset::units::{parse_duration_us, parse_size};
 use serde::Serialize;
 
+use super::out::outln;
 use super::{ClockArg, LocateArgs};
 
 #[derive(Serialize)]
@@ -49,17 +50,17 @@ pub fn run(args: LocateArgs) -> anyhow::Result<ExitCode> {
         answer,
     };
     if args.json {
-        println!("{}", serde_json::to_string(&out).context("encoding JSON")?);
+        outln!("{}", serde_json::to_string(&out).context("encoding JSON")?)?;
     } else {
         let a = &out.answer;
-        println!(
+        outln!(
             "{} offset {} (key frame at {:.3} s, datastamp {}), backset {:.3} s",
             out.path.display(),
             a.offset,
             a.timestamp,
             a.datastamp,
             a.backset
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

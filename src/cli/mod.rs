@@ -4,6 +4,7 @@
 mod follow;
 mod inspect;
 mod locate;
+mod out;
 mod policy;
 mod segment;
 #[cfg(feature = "serve")]
@@ -393,6 +394,13 @@ pub struct ServeArgs {
 /// transmission has ended, after --for, or when the reader of standard
 /// output goes away. The achieved backset, each stall and a summary are
 /// reported on standard error; --report writes the summary as JSON.
+///
+/// Nothing the server sends is trusted. A JSON answer over 1 MiB, an asset
+/// over 512 MiB, a value out of range (a negative or non-finite duration, a
+/// recommended backset over the maximum, a sequence with no successor, an
+/// entry point outside its asset or window, a prefix that is no file name)
+/// end the run with exit status 2. A server unreachable, or too slow (each
+/// request must end within 30 s), for longer than --retry-for: exit 1.
 #[cfg(feature = "follow")]
 #[derive(Debug, Args)]
 pub struct FollowArgs {
@@ -441,6 +449,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Follow(args) => follow::run(args),
     }
 }
+
+pub use out::reader_gone;
 
 /// Exit status for an error: the library's error says (2 for bad usage or
 /// input, 1 for the machine, the network, backset itself); a `locate` "no"

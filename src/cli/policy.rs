@@ -11,6 +11,7 @@ use backset::units::{parse_duration_us, parse_rate};
 use backset::Error;
 use serde::Serialize;
 
+use super::out::{out, outln};
 use super::{AdviseArgs, DrawArgs};
 
 pub(super) fn seconds(text: &str) -> anyhow::Result<f64> {
@@ -42,11 +43,11 @@ pub fn advise(args: AdviseArgs) -> anyhow::Result<ExitCode> {
             distribution: DISTRIBUTION,
             coeffs: advice.coefficients.to_arg(),
         };
-        println!("{}", serde_json::to_string(&out).context("encoding JSON")?);
+        outln!("{}", serde_json::to_string(&out).context("encoding JSON")?)?;
     } else {
-        println!("recommended  {:.3} s", advice.recommended_s);
-        println!("maximum      {:.3} s", advice.maximum_s);
-        println!("coefficients {}", advice.coefficients.to_arg());
+        outln!("recommended  {:.3} s", advice.recommended_s)?;
+        outln!("maximum      {:.3} s", advice.maximum_s)?;
+        outln!("coefficients {}", advice.coefficients.to_arg())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -151,13 +152,13 @@ pub fn draw(args: DrawArgs) -> anyhow::Result<ExitCode> {
             maximum: advice.maximum_s,
             backsets: &backsets,
         };
-        println!("{}", serde_json::to_string(&out).context("encoding JSON")?);
+        outln!("{}", serde_json::to_string(&out).context("encoding JSON")?)?;
     } else {
         let mut text = String::new();
         for b in &backsets {
             text.push_str(&format!("{b:.3}\n"));
         }
-        print!("{text}");
+        out!("{text}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use backset::policy::simulate::{simulate as run_simulation, Config, Traces};
+use backset::policy::simulate::{simulate as run_simulation, Config, Report, Traces};
 use backset::units::parse_rate;
 use backset::Error;
 
+use super::out::outln;
 use super::policy::{seconds, usage};
 use super::SimulateArgs;
 
@@ -52,17 +53,26 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, svg).map_err(Error::io(path))?;
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&report).context("encoding JSON")?
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{} viewers, {} assets of {} s at {}",
-        report.viewers, report.assets, config.asset_duration_s, args.bitrate
-    );
-    println!(
+        report.viewers,
+        report.assets,
+        config.asset_duration_s,
+        args.bitrate
+    )?;
+    table(&report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per strategy, under a header.
+fn table(report: &Report) -> anyhow::Result<()> {
+    outln!(
         "{:<20} {:>13} {:>16} {:>10} {:>10} {:>10} {:>15} {:>15}",
         "strategy",
         "stalls/viewer",
@@ -72,9 +82,9 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         "latency s",
         "peak req/asset",
         "peak join req"
-    );
+    )?;
     for o in &report.outcomes {
-        println!(
+        outln!(
             "{:<20} {:>13.2} {:>16.2} {:>10.1} {:>10.2} {:>10.2} {:>15} {:>15}",
             o.strategy.label(),
             o.rebuffer_events,
@@ -84,9 +94,9 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             o.latency_s,
             o.peak_requests,
             o.peak_join_requests
-        );
+        )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Columns of bits/s; a first line that does not parse is a header.

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::out::outln;
 use super::VerifyArgs;
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -22,25 +23,25 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     })?;
     bar.finish_and_clear();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).context("encoding JSON")?
-        );
+        )?;
     } else {
         for p in &report.problems {
             match p.offset {
-                Some(o) => println!("{} at byte {o}: {}", p.file, p.problem),
-                None => println!("{}: {}", p.file, p.problem),
+                Some(o) => outln!("{} at byte {o}: {}", p.file, p.problem)?,
+                None => outln!("{}: {}", p.file, p.problem)?,
             }
         }
         for n in &report.notes {
-            println!("note: {}: {}", n.file, n.problem);
+            outln!("note: {}: {}", n.file, n.problem)?;
         }
-        println!(
+        outln!(
             "{} assets checked, {} problem(s)",
             report.assets_checked,
             report.problems.len()
-        );
+        )?;
     }
     Ok(if report.ok {
         ExitCode::SUCCESS

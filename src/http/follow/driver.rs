@@ -3,6 +3,12 @@
 //! with the time it came. It also times each fetch, from the request sent to
 //! the body's last byte read, for the machine to measure the link. Every
 //! decision lives in the machine.
+//!
+//! Nothing a server does makes it hang or grow: a body is read no further
+//! than its request's limit (one byte more, to know it is over), a
+//! `Content-Length` over the limit is refused before reading, and every
+//! request, its body included, must end within [`TIMEOUT`] (a server that
+//! sends its headers then trickles is cut there, and retried).
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -11,12 +17,15 @@ use super::machine::{Config, Machine, Report};
 use super::protocol::{Action, Fetch, Input, Reply};
 use crate::{Error, Result};
 
+/// The longest a request may take, from sending it to its body's last byte.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Follows the stream at `config.url`, writing it to `out` and what
 /// happens to `log`, until the transmission ends, `out` is closed or
 /// `config.run_for` has passed.
 pub fn follow(config: &Config, out: &mut dyn Write, log: &mut dyn Write) -> Result<Report> {
     let mut machine = Machine::new(config.clone());
-    let http = Http::new(machine.base());
+    let http = Http::new(machine.base(), TIMEOUT);
     let clock = Instant::now();
     let mut next = Ok(machine.start(Duration::ZERO));
     loop {
@@ -37,16 +46,17 @@ pub fn follow(config: &Config, out: &mut dyn Write, log: &mut dyn Write) -> Resu
     }
 }
 
-struct Http {
+pub(super) struct Http {
     agent: ureq::Agent,
     base: String,
 }
 
 impl Http {
-    fn new(base: &str) -> Http {
+    /// An agent for `base` whose every request ends within `timeout`.
+    pub(super) fn new(base: &str, timeout: Duration) -> Http {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
+            .timeout_global(Some(timeout))
             .build()
             .into();
         Http {
@@ -56,8 +66,8 @@ impl Http {
     }
 
     /// One GET, timed; a 404 is an answer, anything else but 200/206 a
-    /// failure.
-    fn get(&self, fetch: &Fetch) -> Reply {
+    /// failure; a body over the request's limit is [`Reply::TooLong`].
+    pub(super) fn get(&self, fetch: &Fetch) -> Reply {
         let url = format!("{}{}", self.base, fetch.request.path());
         let mut call = self.agent.get(&url);
         for (name, value) in fetch.headers() {
@@ -67,8 +77,14 @@ impl Http {
         match call.call() {
             Ok(mut response) => match response.status().as_u16() {
                 200 | 206 => {
+                    let limit = fetch.request.limit();
+                    if response.body().content_length().is_some_and(|n| n > limit) {
+                        return Reply::TooLong;
+                    }
                     let mut bytes = Vec::new();
-                    match response.body_mut().as_reader().read_to_end(&mut bytes) {
+                    let mut body = response.body_mut().as_reader().take(limit + 1);
+                    match body.read_to_end(&mut bytes) {
+                        Ok(n) if n as u64 > limit => Reply::TooLong,
                         Ok(_) => Reply::Body {
                             bytes,
                             took: sent.elapsed(),

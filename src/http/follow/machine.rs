@@ -46,6 +46,7 @@ use serde::Serialize;
 
 use super::playback::Playback;
 use super::protocol::{Action, Clock, Fetch, Input, Reply, Request};
+use super::trust;
 use crate::http::api::{Located, Params};
 use crate::http::cmcd::Cmcd;
 use crate::policy::draw::Drawer;
@@ -396,6 +397,10 @@ impl Machine {
         match reply {
             Reply::Failed(why) => self.failed(now, request, why),
             Reply::NotFound => self.answered(now, request, None),
+            Reply::TooLong => Err(self.too_long(&request)),
+            Reply::Body { bytes, .. } if bytes.len() as u64 > request.limit() => {
+                Err(self.too_long(&request))
+            }
             Reply::Body { bytes, took } => {
                 if request.measures() {
                     self.meter.sample(bytes.len(), took);
@@ -418,7 +423,13 @@ impl Machine {
             Request::Locate { .. } => {
                 let body = body.ok_or_else(|| self.no_stream())?;
                 let located = self.parse(&request, &body)?;
-                Ok(self.located(now, located))
+                let naming = &self
+                    .shape
+                    .as_ref()
+                    .ok_or_else(|| internal("parameters"))?
+                    .naming;
+                trust::located(&located, naming).map_err(|why| self.bad_answer(&request, why))?;
+                self.located(now, located)
             }
             Request::Header { asset, .. } => self.header(asset, body),
             Request::From { asset, .. } => {
@@ -433,7 +444,11 @@ impl Machine {
     /// A `/backset.json` answer, for what it was asked.
     fn params(&mut self, now: Duration, body: Option<Vec<u8>>) -> Result<Action> {
         let params = match body {
-            Some(body) => Some(self.parse::<Params>(&Request::Params, &body)?),
+            Some(body) => {
+                let params = self.parse::<Params>(&Request::Params, &body)?;
+                trust::params(&params).map_err(|why| self.bad_answer(&Request::Params, why))?;
+                Some(params)
+            }
             None if self.stage == Stage::Following => None,
             None => return Err(self.no_stream()),
         };
@@ -469,13 +484,21 @@ impl Machine {
         request: &Request,
         body: &[u8],
     ) -> Result<T> {
-        serde_json::from_slice(body).map_err(|e| {
-            Error::Network(format!(
-                "{}{}: unexpected answer: {e}",
-                self.base,
-                request.path()
-            ))
-        })
+        serde_json::from_slice(body)
+            .map_err(|e| self.bad_answer(request, format!("unexpected answer: {e}")))
+    }
+
+    /// An answer outside the protocol, named with the URL it came from.
+    fn bad_answer(&self, request: &Request, why: impl std::fmt::Display) -> Error {
+        Error::BadAnswer(format!("{}{}: {why}", self.base, request.path()))
+    }
+
+    fn too_long(&self, request: &Request) -> Error {
+        let limit = request.limit();
+        self.bad_answer(
+            request,
+            format!("the answer is longer than {limit} bytes; refused"),
+        )
     }
 
     /// The first parameters: the stream's shape; then the probe, or with a
@@ -544,12 +567,12 @@ impl Machine {
     }
 
     /// The entry point, as `locate` answered it: fetch the asset's header.
-    fn located(&mut self, now: Duration, located: Located) -> Action {
+    fn located(&mut self, now: Duration, located: Located) -> Result<Action> {
         let answer = &located.answer;
+        self.next = successor(answer.sequence)?;
         self.report.achieved_s = answer.backset;
         self.report.first_sequence = answer.sequence;
         self.report.last_sequence = answer.sequence;
-        self.next = answer.sequence + 1;
         self.said.push(format!(
             "following {} from {} byte {}: backset drawn {:.3} s, achieved {:.3} s{}",
             self.base,
@@ -567,7 +590,7 @@ impl Machine {
             len: u64::from(answer.header_len),
         };
         self.located = Some(located);
-        self.fetch(now, request)
+        Ok(self.fetch(now, request))
     }
 
     /// The first asset's header: write its init (what precedes the maps);
@@ -600,7 +623,13 @@ impl Machine {
             .find(|e| e.offset == answer.offset)
             .map_or(answer.timestamp_ticks, |e| e.timestamp);
         let end = maps.start.saturating_add(maps.duration);
-        seconds(end.saturating_sub(at), maps.timescale)
+        let media_s = seconds(end.saturating_sub(at), maps.timescale);
+        // Maps are the server's word too: an absurd duration is not played.
+        if media_s <= trust::LONGEST_ASSET_S {
+            media_s
+        } else {
+            fallback
+        }
     }
 
     fn written(&mut self, now: Duration, then: Then) -> Result<Action> {
@@ -622,7 +651,7 @@ impl Machine {
             }
             Then::Advance { media_s } => {
                 self.report.last_sequence = self.next;
-                self.next += 1;
+                self.next = successor(self.next)?;
                 self.play(now, media_s);
                 self.fetch_next(now)
             }
@@ -671,7 +700,9 @@ impl Machine {
         let media_s = maps_in(&asset)
             .ok()
             .filter(|m| m.timescale > 0)
-            .map_or(shape.asset_duration_s, |m| seconds(m.duration, m.timescale));
+            .map(|m| seconds(m.duration, m.timescale))
+            .filter(|&s| s <= trust::LONGEST_ASSET_S)
+            .unwrap_or(shape.asset_duration_s);
         asset.drain(..first_moof);
         Ok(self.write(asset, Then::Advance { media_s }))
     }
@@ -722,6 +753,16 @@ fn unexpected(awaiting: &Awaiting, input: &Input) -> Error {
 /// A step taken before what it needs: a bug in the machine, not an input.
 fn internal(missing: &str) -> Error {
     Error::Internal(format!("follow: went on without the {missing}"))
+}
+
+/// The sequence after `sequence`: none after 2^64 − 1, where wrapping to 0
+/// would replay the stream from its start, forever.
+fn successor(sequence: u64) -> Result<u64> {
+    sequence.checked_add(1).ok_or_else(|| {
+        Error::BadAnswer(format!(
+            "asset sequence {sequence} has no successor: the server's sequences are forged or wrapped"
+        ))
+    })
 }
 
 fn vanished(asset: &str) -> Error {

@@ -6,7 +6,8 @@
 //! published, while a virtual player counts the stalls a viewer would see.
 //!
 //! [`machine`] makes every decision on a clock it is given, [`playback`]
-//! models the player, [`protocol`] is what the machine and [`driver`] say
+//! models the player, [`trust`] bounds and checks what a server says,
+//! [`protocol`] is what the machine and [`driver`] say
 //! to each other; the driver carries the decisions out over HTTP with real
 //! time.
 
@@ -16,6 +17,7 @@ pub mod playback;
 pub mod protocol;
 #[cfg(test)]
 mod tests;
+pub mod trust;
 
 pub use driver::follow;
 pub use machine::{Config, Machine, Report, Stopped};

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::machine::Report;
+use super::trust::{ASSET_LIMIT, JSON_LIMIT};
 use crate::http::cmcd::Cmcd;
 
 /// What `--backset` is measured from.
@@ -61,6 +62,17 @@ impl Request {
         }
     }
 
+    /// The most bytes its answer may hold: a JSON answer's limit, the
+    /// header's announced length, an asset's limit. A longer body is read
+    /// no further and refused.
+    pub fn limit(&self) -> u64 {
+        match self {
+            Request::Params | Request::Locate { .. } => JSON_LIMIT,
+            Request::Header { len, .. } => *len,
+            Request::Probe { .. } | Request::From { .. } | Request::Asset { .. } => ASSET_LIMIT,
+        }
+    }
+
     /// Whether the answer carries media whose transfer measures the link
     /// (a header of a few kilobytes or a JSON answer says more about the
     /// round trip than about the throughput).
@@ -105,6 +117,9 @@ pub enum Reply {
     NotFound,
     /// Unreachable, another status, or a body cut short: retried.
     Failed(String),
+    /// 200 or 206 with a body (or a `Content-Length`) over the request's
+    /// [`Request::limit`]: refused, not retried.
+    TooLong,
 }
 
 /// What happened, fed to [`super::Machine::handle`].

@@ -111,6 +111,12 @@ struct Server {
     rate_bps: Option<f64>,
     distribution: Option<String>,
     naming: Naming,
+    /// Hostile edits: to every `/backset.json` and `/locate` answer, spaces
+    /// after each JSON answer, bytes past an asked-for header.
+    edit_params: fn(&mut Params),
+    edit_located: fn(&mut Located),
+    json_padding: usize,
+    header_extra: usize,
 }
 
 impl Server {
@@ -129,6 +135,10 @@ impl Server {
             rate_bps: None,
             distribution: Some(DISTRIBUTION.into()),
             naming: Naming::new("asset"),
+            edit_params: |_| {},
+            edit_located: |_| {},
+            json_padding: 0,
+            header_extra: 0,
         }
     }
 
@@ -147,13 +157,23 @@ impl Server {
         if self.no_stream {
             return Reply::NotFound;
         }
-        let json = |v: serde_json::Value| Some(v.to_string().into_bytes());
+        let json = |v: serde_json::Value| {
+            Some((v.to_string() + &" ".repeat(self.json_padding)).into_bytes())
+        };
         let bytes = match &fetch.request {
-            Request::Params => json(serde_json::to_value(self.params(t, &fetch.cmcd)).unwrap()),
-            Request::Locate { backset_s, .. } => {
-                json(serde_json::to_value(self.located(*backset_s, t)).unwrap())
+            Request::Params => {
+                let mut params = self.params(t, &fetch.cmcd);
+                (self.edit_params)(&mut params);
+                json(serde_json::to_value(params).unwrap())
             }
-            Request::Header { asset: name, len } => self.part(name, t, 0, Some(*len as usize)),
+            Request::Locate { backset_s, .. } => {
+                let mut located = self.located(*backset_s, t);
+                (self.edit_located)(&mut located);
+                json(serde_json::to_value(located).unwrap())
+            }
+            Request::Header { asset: name, len } => {
+                self.part(name, t, 0, Some(*len as usize + self.header_extra))
+            }
             Request::From {
                 asset: name,
                 offset,
@@ -830,4 +850,295 @@ fn a_new_initialisation_is_warned_of_and_followed() {
         warning.unwrap(),
         "warning: asset-00000100.mp4 has a new initialisation; players may need to restart"
     );
+}
+
+/// A hostile edit to an answer.
+type Edit<T> = fn(&mut T);
+
+/// Runs against a server whose answers were edited; the error it ends with.
+fn refused(server: &Server) -> Error {
+    let run = run(server, config(Some(1.5), 30_000), usize::MAX);
+    let err = run.result.unwrap_err();
+    assert!(
+        matches!(err, Error::BadAnswer(_)) && err.exit_code() == 2,
+        "{err:?}"
+    );
+    err
+}
+
+#[test]
+fn every_value_in_the_parameters_is_checked() {
+    let cases: [(Edit<Params>, &str); 16] = [
+        (
+            |p| p.advice.recommended_s = -1000.0,
+            "recommended_s -1000.0 is not a duration",
+        ),
+        (
+            |p| p.advice.maximum_s = 1e300,
+            "maximum_s 1e300 s is over the limit",
+        ),
+        (
+            |p| p.advice.recommended_s = 5.0,
+            "recommended_s 5.0 is over maximum_s 4.0",
+        ),
+        (
+            |p| p.advice.coefficients.less = 1.5,
+            "less 1.5 is not a share",
+        ),
+        (
+            |p| p.advice.coefficients.more = 1.0,
+            "less + more 1.1 is not a share",
+        ),
+        (
+            |p| p.advice.coefficients.down_s = -1.0,
+            "down_s -1.0 is not a duration",
+        ),
+        (
+            |p| p.advice.coefficients.up_s = 1e9,
+            "up_s 1000000000.0 s is over the limit",
+        ),
+        (
+            |p| p.live_edge_s = -3.0,
+            "live_edge_s -3.0 is not a duration",
+        ),
+        (|p| p.asset_duration_s = 0.0, "asset_duration_s is 0"),
+        (
+            |p| p.asset_duration_s = 1e6,
+            "asset_duration_s 1000000.0 s is over the limit",
+        ),
+        (
+            |p| p.asset_duration_s = -1.0,
+            "asset_duration_s -1.0 is not a duration",
+        ),
+        (
+            |p| p.first_sequence = p.live_edge_sequence + 1,
+            "is past live_edge_sequence",
+        ),
+        (
+            |p| p.viewer.throughput_bps = Some(-1.0),
+            "viewer.throughput_bps -1.0 is",
+        ),
+        (
+            |p| p.prefix = "../../etc/passwd".into(),
+            "not a file name prefix",
+        ),
+        (|p| p.prefix = String::new(), "not a file name prefix"),
+        (
+            |p| p.client = "v\r\nX-Evil: 1".into(),
+            "client \"v\\r\\nX-Evil: 1\" is not a token",
+        ),
+    ];
+    for (edit, want) in cases {
+        let mut server = Server::regular(6, 2 * ASSET_MS);
+        server.edit_params = edit;
+        let text = refused(&server).to_string();
+        assert!(
+            text.starts_with(&format!("{URL}backset.json: ")) && text.contains(want),
+            "{text} / {want}"
+        );
+    }
+}
+
+#[test]
+fn an_unparsable_answer_is_a_bad_answer() {
+    // JSON has no NaN: serde writes null, which is no number.
+    let mut server = Server::regular(6, 2 * ASSET_MS);
+    server.edit_params = |p| p.advice.recommended_s = f64::NAN;
+    assert!(refused(&server).to_string().contains("unexpected answer"));
+}
+
+#[test]
+fn every_value_in_locates_answer_is_checked() {
+    let cases: [(Edit<Located>, &str); 8] = [
+        (
+            |l| l.answer.backset = -1000.0,
+            "backset -1000.0 is not a duration",
+        ),
+        (
+            |l| l.answer.timestamp = -1.0,
+            "timestamp -1.0 is not a duration",
+        ),
+        (
+            |l| l.answer.header_len = 0,
+            "header_len 0 is not between 1 and",
+        ),
+        (
+            |l| l.answer.offset = 3,
+            "offset 3 is not between the header's end",
+        ),
+        (
+            |l| l.answer.offset = 1 << 40,
+            "offset 1099511627776 is not between",
+        ),
+        (
+            |l| l.asset = "../../etc/passwd".into(),
+            "\"../../etc/passwd\" is not the name of sequence",
+        ),
+        (
+            |l| l.answer.window.newest_sequence = 0,
+            "is outside its window",
+        ),
+        (
+            |l| l.answer.window.oldest_sequence = 5,
+            "is outside its window",
+        ),
+    ];
+    for (edit, want) in cases {
+        let mut server = Server::regular(6, 2 * ASSET_MS);
+        server.edit_located = edit;
+        let text = refused(&server).to_string();
+        assert!(
+            text.starts_with(&format!("{URL}locate?backset=1.500000s")) && text.contains(want),
+            "{text} / {want}"
+        );
+    }
+}
+
+#[test]
+fn the_last_sequence_there_can_be_does_not_wrap_to_the_first() {
+    let mut server = Server::regular(6, 2 * ASSET_MS);
+    server.edit_located = |l| {
+        l.answer.sequence = u64::MAX;
+        l.answer.window.newest_sequence = u64::MAX;
+        l.asset = Naming::new("asset").name(u64::MAX);
+    };
+    let run = run(&server, config(Some(1.5), 30_000), usize::MAX);
+    let err = run.result.as_ref().unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert_eq!(
+        err.to_string(),
+        "asset sequence 18446744073709551615 has no successor: the server's sequences are forged or wrapped"
+    );
+    // Refused before anything was fetched from it, let alone replayed.
+    assert!(run.out.is_empty());
+    assert_eq!(requests(&run).len(), 2);
+}
+
+#[test]
+fn a_body_over_its_limit_is_refused_not_retried() {
+    // Valid JSON, padded past 1 MiB.
+    let mut server = Server::regular(6, 2 * ASSET_MS);
+    server.json_padding = 1 << 20;
+    let text = refused(&server).to_string();
+    assert_eq!(
+        text,
+        format!("{URL}backset.json: the answer is longer than 1048576 bytes; refused")
+    );
+    // A header longer than locate announced.
+    let mut server = Server::regular(6, 2 * ASSET_MS);
+    server.header_extra = 1;
+    let text = refused(&server).to_string();
+    assert!(text.contains("the answer is longer than"), "{text}");
+}
+
+#[test]
+fn each_request_has_its_limit() {
+    let asset = || "asset-00000001.mp4".to_string();
+    let limits = [
+        (Request::Params, 1 << 20),
+        (
+            Request::Locate {
+                backset_s: 1.0,
+                clock: Clock::Live,
+            },
+            1 << 20,
+        ),
+        (
+            Request::Header {
+                asset: asset(),
+                len: 700,
+            },
+            700,
+        ),
+        (
+            Request::From {
+                asset: asset(),
+                offset: 700,
+            },
+            512 << 20,
+        ),
+        (Request::Asset { name: asset() }, 512 << 20),
+        (Request::Probe { name: asset() }, 512 << 20),
+    ];
+    for (request, limit) in limits {
+        assert_eq!(request.limit(), limit, "{request:?}");
+    }
+}
+
+/// A one-connection HTTP server on a real socket: reads the request's
+/// head, then `respond` writes whatever it likes. Returns its root URL.
+fn hostile(respond: fn(&mut std::net::TcpStream)) -> String {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0; 1];
+        while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        respond(&mut socket);
+    });
+    format!("http://127.0.0.1:{port}/")
+}
+
+fn get(url: &str, request: Request, timeout: Duration) -> Reply {
+    let http = super::driver::Http::new(url, timeout);
+    http.get(&Fetch {
+        request,
+        cmcd: Cmcd::default(),
+    })
+}
+
+#[test]
+fn an_endless_body_is_read_no_further_than_its_limit() {
+    use std::io::Write;
+    let url = hostile(|socket| {
+        let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let chunk = [b"10000\r\n".as_slice(), &[b' '; 0x10000], b"\r\n"].concat();
+        while socket.write_all(&chunk).is_ok() {}
+    });
+    let started = std::time::Instant::now();
+    assert_eq!(
+        get(&url, Request::Params, Duration::from_secs(20)),
+        Reply::TooLong
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_length_over_the_limit_is_refused_before_reading() {
+    use std::io::Write;
+    let url = hostile(|socket| {
+        let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1048577\r\n\r\n{}");
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let started = std::time::Instant::now();
+    assert_eq!(
+        get(&url, Request::Params, Duration::from_secs(20)),
+        Reply::TooLong
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn a_server_that_trickles_is_cut_at_the_timeout() {
+    use std::io::Write;
+    let url = hostile(|socket| {
+        let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+        for _ in 0..100 {
+            if socket.write_all(b" ").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let started = std::time::Instant::now();
+    let reply = get(&url, Request::Params, Duration::from_millis(700));
+    assert!(
+        matches!(&reply, Reply::Failed(why) if why.contains("timeout") || why.contains("Timeout")),
+        "{reply:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
 }
