@@ -18,8 +18,13 @@
 //! | 60 | FNV-1a checksum of bytes 0..60, u32 |
 //!
 //! A record is appended with one `write` after its asset is renamed into
-//! place; a reader that meets a record whose checksum does not match (a
-//! write caught half-way) stops before it.
+//! place. Records are fixed-size and their sequences consecutive, so the
+//! valid part of an index is found from its length in O(log n) reads: the
+//! last whole record is checked and, if it is not the record its position
+//! promises (checksum, sequence = first sequence + position, fields that do
+//! not overflow), a binary search finds the last one that is. What follows
+//! (a write caught half-way, garbage, a sparse hole) is the tail: readers
+//! ignore it, `verify` reports it and the next writer cuts it off.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -62,13 +67,26 @@ impl Record {
         }
     }
 
+    /// The end of the asset, ticks. Decoded records are known not to
+    /// overflow here; saturating keeps any other record from wrapping.
     pub fn end(&self) -> u64 {
-        self.start + self.duration
+        self.start.saturating_add(self.duration)
     }
 
     /// Bytes of fragments in the asset: what its datastamps advance by.
     pub fn media_len(&self) -> u64 {
-        self.size - u64::from(self.header_len)
+        self.size.saturating_sub(u64::from(self.header_len))
+    }
+
+    /// Whether the record's sums stay in range: a forged start near 2^64
+    /// must not wrap the live edge back to 0.
+    fn plausible(&self) -> bool {
+        self.start.checked_add(self.duration).is_some()
+            && self
+                .size
+                .checked_sub(u64::from(self.header_len))
+                .and_then(|media| self.datastamp.checked_add(media))
+                .is_some()
     }
 
     pub fn encode(&self) -> [u8; RECORD_LEN] {
@@ -86,7 +104,8 @@ impl Record {
         out
     }
 
-    /// `None` when the checksum does not match (a torn or damaged record).
+    /// `None` when the checksum does not match (a torn or damaged record)
+    /// or its fields overflow (a forged one).
     pub fn decode(bytes: &[u8]) -> Option<Record> {
         let bytes: &[u8; RECORD_LEN] = bytes.get(..RECORD_LEN)?.try_into().ok()?;
         let u64_at = |i: usize| u64::from_be_bytes(bytes[i..i + 8].try_into().unwrap_or_default());
@@ -94,7 +113,7 @@ impl Record {
         if u32_at(60) != fnv1a(&bytes[..60]) {
             return None;
         }
-        Some(Record {
+        let record = Record {
             sequence: u64_at(0),
             start: u64_at(8),
             duration: u64_at(16),
@@ -103,7 +122,8 @@ impl Record {
             header_len: u32_at(40),
             entries: u32_at(44),
             published_us: u64_at(48),
-        })
+        };
+        record.plausible().then_some(record)
     }
 }
 
@@ -123,24 +143,59 @@ fn encode_header(timescale: u32) -> [u8; HEADER_LEN] {
 }
 
 fn decode_header(path: &Path, bytes: &[u8]) -> Result<u32> {
-    let bad = |reason: &str| Error::BadFile {
+    let bad = |reason: String| Error::BadFile {
         path: path.to_path_buf(),
-        reason: reason.into(),
+        reason,
     };
     if bytes.len() < HEADER_LEN || &bytes[0..8] != MAGIC {
-        return Err(bad("not a backset index (bad magic)"));
+        return Err(bad("not a backset index (bad magic)".into()));
     }
     let field = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-    if field(8) != VERSION || field(12) != RECORD_LEN as u32 {
-        return Err(bad(
-            "index version or record size not supported by this build",
-        ));
+    if field(8) != VERSION {
+        return Err(bad(format!(
+            "index version {} is not supported by this build (it reads version {VERSION})",
+            field(8)
+        )));
+    }
+    if field(12) != RECORD_LEN as u32 {
+        return Err(bad(format!(
+            "index record size {} is not supported by this build (it reads {RECORD_LEN})",
+            field(12)
+        )));
     }
     let timescale = field(16);
     if timescale == 0 {
-        return Err(bad("index timescale is 0"));
+        return Err(bad("index timescale is 0".into()));
     }
     Ok(timescale)
+}
+
+/// How many records of `records` (the bytes after the header) are valid:
+/// the longest prefix the ends of which are records whose sequence is the
+/// first one's plus their position. Reads O(log n) records, never scans.
+fn valid_len(records: &[u8]) -> usize {
+    let n = records.len() / RECORD_LEN;
+    let at = |i: usize| Record::decode(&records[i * RECORD_LEN..]);
+    let Some(first) = at(0) else {
+        return 0;
+    };
+    let fits = |i: usize| {
+        at(i).is_some_and(|r| Some(r.sequence) == first.sequence.checked_add(i as u64))
+    };
+    if fits(n - 1) {
+        return n;
+    }
+    // Invariant: record `lo` fits, record `hi` does not.
+    let (mut lo, mut hi) = (0, n - 1);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo + 1
 }
 
 /// A read-only, memory-mapped view of an index.
@@ -157,11 +212,9 @@ impl Index {
         // never change under the map, and the length is fixed at map time.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(Error::io(path))?;
         let timescale = decode_header(path, &map)?;
-        let mut len = (map.len() - HEADER_LEN) / RECORD_LEN;
-        // A record caught mid-write is not part of the index yet.
-        while len > 0 && Record::decode(&map[HEADER_LEN + (len - 1) * RECORD_LEN..]).is_none() {
-            len -= 1;
-        }
+        // A record caught mid-write, or anything after it, is not part of
+        // the index.
+        let len = valid_len(&map[HEADER_LEN..]);
         Ok(Index {
             map: Some(map),
             timescale,
@@ -171,6 +224,14 @@ impl Index {
 
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// What follows the valid records, as (byte offset, size): a torn
+    /// append, garbage or a hole. `None` when the file ends on a record.
+    pub fn tail(&self) -> Option<(u64, u64)> {
+        let total = self.map.as_ref()?.len();
+        let valid = HEADER_LEN + self.len * RECORD_LEN;
+        (total > valid).then(|| (valid as u64, (total - valid) as u64))
     }
 
     pub(crate) fn get(&self, i: usize) -> Option<Record> {
@@ -207,9 +268,9 @@ impl IndexWriter {
     ) -> Result<(IndexWriter, Option<Record>)> {
         let io = Error::io(path);
         if !path.exists() {
-            let tmp = path.with_extension("partial");
-            std::fs::write(&tmp, encode_header(timescale)).map_err(Error::io(&tmp))?;
-            std::fs::rename(&tmp, path).map_err(Error::io(path))?;
+            crate::stream::store::write_atomically(path, fsync, |f| {
+                f.write_all(&encode_header(timescale))
+            })?;
         }
         let (last, valid_len) = {
             let index = Index::open(path)?;

@@ -351,13 +351,17 @@ mod tests {
             .collect();
         names.sort();
         let expected = [
+            ".lock",
             "asset-00000000.mp4",
             "asset-00000001.mp4",
             "asset-00000002.mp4",
             "index.bin",
             "stream.json",
         ];
-        assert_eq!(names, expected, "no temporary file, no playlist left");
+        assert_eq!(
+            names, expected,
+            "no temporary file, no playlist left; the writer's lock stays"
+        );
     }
 
     #[test]

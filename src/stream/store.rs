@@ -1,8 +1,14 @@
 //! The live directory: assets published atomically under predictable names,
 //! the index appended after each publish, the stream descriptor.
+//!
+//! One writer per directory: [`OutDir::open`] takes an exclusive lock on
+//! `.lock` (holding the writer's pid) before it touches anything, and keeps
+//! it while the `OutDir` lives. Readers never take it. Every file is
+//! written through [`write_atomically`], which leaves no temporary behind
+//! when it fails.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::capture::asset::FinishedAsset;
@@ -13,12 +19,16 @@ use crate::stream::naming::Naming;
 use crate::{Error, Result};
 
 pub const INDEX_FILE: &str = "index.bin";
+/// The writer's lock file; its content is the holder's pid, for messages.
+pub const LOCK_FILE: &str = ".lock";
 
 pub struct OutDir {
     dir: PathBuf,
     naming: Naming,
     index: Option<IndexWriter>,
     fsync: bool,
+    /// Held for the writer's whole life: the lock goes with the descriptor.
+    _lock: File,
 }
 
 impl OutDir {
@@ -33,18 +43,29 @@ impl OutDir {
     ) -> Result<(OutDir, Option<Resume>)> {
         naming.validate().map_err(Error::Usage)?;
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        // Before anything is read or deleted: a second writer must leave
+        // the directory exactly as it found it.
+        let lock = lock(dir)?;
         let index_path = dir.join(INDEX_FILE);
         if new {
             remove_transmission(dir, &naming)?;
         }
         let resume = if index_path.exists() {
             let index = Index::open(&index_path)?;
-            let resume = index.last().map(|last| Resume {
-                next_sequence: last.sequence + 1,
-                time_base: last.end(),
-                next_datastamp: last.datastamp + last.media_len(),
-                timescale: index.timescale,
-            });
+            let resume = match index.last() {
+                Some(last) => Some(Resume {
+                    next_sequence: last.sequence.checked_add(1).ok_or_else(|| {
+                        Error::BadFile {
+                            path: index_path.clone(),
+                            reason: format!("sequence {} cannot be followed", last.sequence),
+                        }
+                    })?,
+                    time_base: last.end(),
+                    next_datastamp: last.datastamp + last.media_len(),
+                    timescale: index.timescale,
+                }),
+                None => None,
+            };
             if resume.is_none() {
                 // An index with no record continues nothing; the next one
                 // must be headed by this transmission's timescale, not the
@@ -63,6 +84,7 @@ impl OutDir {
                 naming,
                 index: None,
                 fsync,
+                _lock: lock,
             },
             resume,
         ))
@@ -93,22 +115,7 @@ impl OutDir {
     /// whole asset.
     pub fn publish(&mut self, asset: &FinishedAsset, published_us: u64) -> Result<Record> {
         let final_path = self.asset_path(asset.sequence());
-        let tmp = self
-            .dir
-            .join(format!(".{}.partial", self.naming.name(asset.sequence())));
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            write_all_vectored(&mut f, asset)?;
-            if self.fsync {
-                f.sync_all()?;
-            }
-            Ok(())
-        };
-        if let Err(e) = write() {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::Io { path: tmp, err: e });
-        }
-        fs::rename(&tmp, &final_path).map_err(Error::io(&final_path))?;
+        write_atomically(&final_path, self.fsync, |f| write_all_vectored(f, asset))?;
         if self.fsync {
             File::open(&self.dir)
                 .and_then(|d| d.sync_all())
@@ -147,14 +154,14 @@ impl OutDir {
 
     /// Writes a small file of the stream (a playlist) atomically.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        write_atomically(&self.dir.join(name), bytes)
+        write_atomically(&self.dir.join(name), false, |f| f.write_all(bytes))
     }
 
     pub fn write_descriptor(&self, d: &Descriptor) -> Result<()> {
-        write_atomically(
-            &self.dir.join(descriptor::FILE),
-            &serde_json::to_vec_pretty(d).unwrap_or_default(),
-        )
+        let bytes = serde_json::to_vec_pretty(d).unwrap_or_default();
+        write_atomically(&self.dir.join(descriptor::FILE), false, |f| {
+            f.write_all(&bytes)
+        })
     }
 }
 
@@ -177,28 +184,90 @@ fn write_all_vectored(f: &mut File, asset: &FinishedAsset) -> std::io::Result<()
     Ok(())
 }
 
+/// The directory's descriptor, `None` when there is none; one of an
+/// unknown version or with a prefix that is not a plain name is refused.
 pub fn read_descriptor(dir: &Path) -> Result<Option<Descriptor>> {
     let path = dir.join(descriptor::FILE);
     match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::BadFile {
-                path,
-                reason: e.to_string(),
-            }),
+        Ok(bytes) => Descriptor::parse(&path, &bytes).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::Io { path, err: e }),
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `path` under a temporary name beside it (`.<name>.partial`), then
+/// renames it into place, so a reader finds the old file or the new one,
+/// never half of one. Whatever fails, the temporary file goes: a full disk
+/// must not leave debris behind.
+pub(crate) fn write_atomically(
+    path: &Path,
+    fsync: bool,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.partial"));
-    fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
-    fs::rename(&tmp, path).map_err(Error::io(path))
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        write(&mut f)?;
+        if fsync {
+            f.sync_all()?;
+        }
+        Ok(())
+    })();
+    let done = match written {
+        Ok(()) => fs::rename(&tmp, path).map_err(Error::io(path)),
+        Err(err) => Err(Error::Io {
+            path: tmp.clone(),
+            err,
+        }),
+    };
+    if done.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    done
+}
+
+/// Takes the directory's writer lock without waiting, and writes this
+/// process's pid into it. Held by another: an error naming its pid, and
+/// nothing in the directory changed.
+fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(Error::io(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = (&file).take(32).read_to_string(&mut holder);
+            let holder = match holder.trim().parse::<u32>() {
+                Ok(pid) => format!("pid {pid}"),
+                Err(_) => "pid unknown".into(),
+            };
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                err: std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!(
+                        "another backset segment ({holder}) is writing here and holds {LOCK_FILE}: one writer per directory"
+                    ),
+                ),
+            });
+        }
+        Err(TryLockError::Error(err)) => return Err(Error::Io { path, err }),
+    }
+    let pid = format!("{}\n", std::process::id());
+    file.set_len(0)
+        .and_then(|()| file.write_all(pid.as_bytes()))
+        .map_err(Error::io(&path))?;
+    Ok(file)
 }
 
 /// A run that was killed may have left a temporary file, or an asset renamed
