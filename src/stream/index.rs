@@ -175,13 +175,10 @@ fn decode_header(path: &Path, bytes: &[u8]) -> Result<u32> {
 /// first one's plus their position. Reads O(log n) records, never scans.
 fn valid_len(records: &[u8]) -> usize {
     let n = records.len() / RECORD_LEN;
-    let at = |i: usize| Record::decode(&records[i * RECORD_LEN..]);
-    let Some(first) = at(0) else {
+    let Some(first) = Record::decode(records) else {
         return 0;
     };
-    let fits = |i: usize| {
-        at(i).is_some_and(|r| Some(r.sequence) == first.sequence.checked_add(i as u64))
-    };
+    let fits = |i: usize| in_place(records, first.sequence, i).is_some();
     if fits(n - 1) {
         return n;
     }
@@ -196,6 +193,13 @@ fn valid_len(records: &[u8]) -> usize {
         }
     }
     lo + 1
+}
+
+/// Record `i` of `records` if it is whole and in its place: its sequence is
+/// `base + i`.
+fn in_place(records: &[u8], base: u64, i: usize) -> Option<Record> {
+    let r = Record::decode(records.get(i.checked_mul(RECORD_LEN)?..)?)?;
+    (Some(r.sequence) == base.checked_add(i as u64)).then_some(r)
 }
 
 /// A read-only, memory-mapped view of an index.
@@ -234,12 +238,15 @@ impl Index {
         (total > valid).then(|| (valid as u64, (total - valid) as u64))
     }
 
+    /// Record `i`; `None` past the valid part, and for a damaged record or
+    /// one out of its place (a sequence other than the first's plus `i`).
     pub(crate) fn get(&self, i: usize) -> Option<Record> {
         if i >= self.len {
             return None;
         }
-        let map = self.map.as_ref()?;
-        Record::decode(&map[HEADER_LEN + i * RECORD_LEN..])
+        let records = &self.map.as_ref()?[HEADER_LEN..];
+        let base = Record::decode(records)?.sequence;
+        in_place(records, base, i)
     }
 
     pub fn last(&self) -> Option<Record> {
@@ -356,5 +363,93 @@ mod tests {
         let index = Index::open(&path).unwrap();
         assert_eq!(index.timescale, 1000, "the existing header kept");
         assert_eq!(index.get(3), Some(record(3)));
+    }
+
+    /// An index of `n` records from sequence 0, then `tail` appended.
+    fn index_with_tail(n: u64, tail: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.bin");
+        let (mut w, _) = IndexWriter::open(&path, 1000, false).unwrap();
+        for s in 0..n {
+            w.append(&record(s)).unwrap();
+        }
+        drop(w);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(tail).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_huge_sparse_tail_is_found_without_a_scan() {
+        let (_dir, path) = index_with_tail(5, &[]);
+        let valid = (HEADER_LEN + 5 * RECORD_LEN) as u64;
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        // Sparse: no disk is used, and a scan would read 100 GB of zeros.
+        f.set_len(valid + (100 << 30)).unwrap();
+        let started = std::time::Instant::now();
+        let index = Index::open(&path).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_millis(500));
+        assert_eq!(index.len(), 5);
+        assert_eq!(index.last(), Some(record(4)));
+        assert_eq!(index.tail(), Some((valid, 100 << 30)));
+    }
+
+    #[test]
+    fn the_valid_part_ends_at_the_last_record_in_its_place() {
+        let garbage: Vec<u8> = (0..10 * RECORD_LEN as u32 + 7)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        // Checksums right but the wrong sequences: not this index's records.
+        let strangers = [record(40).encode(), record(2).encode()].concat();
+        for (tail, why) in [
+            (&garbage[..], "garbage"),
+            (&strangers[..], "records out of place"),
+            (&[0u8; 3 * RECORD_LEN][..], "zeros"),
+        ] {
+            let (_dir, path) = index_with_tail(7, tail);
+            let index = Index::open(&path).unwrap();
+            assert_eq!(index.len(), 7, "{why}");
+            let valid = (HEADER_LEN + 7 * RECORD_LEN) as u64;
+            assert_eq!(index.tail(), Some((valid, tail.len() as u64)), "{why}");
+        }
+        // A record in its place at the end vouches for the length: damage
+        // before it reads as missing records (which `verify` reports as a
+        // sequence gap), never as records out of place.
+        let then_in_place = [&strangers[..], &record(9).encode()[..]].concat();
+        let (_dir, path) = index_with_tail(7, &then_in_place);
+        let index = Index::open(&path).unwrap();
+        assert_eq!((index.len(), index.tail()), (10, None));
+        assert_eq!((index.get(7), index.get(8)), (None, None));
+        assert_eq!(index.last(), Some(record(9)));
+        let (_dir, path) = index_with_tail(0, &garbage);
+        assert_eq!(Index::open(&path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_forged_record_that_would_wrap_is_damage() {
+        let forged = Record {
+            start: u64::MAX,
+            ..record(3)
+        };
+        assert_eq!(Record::decode(&forged.encode()), None);
+        let huge_data = Record {
+            datastamp: u64::MAX - 10,
+            ..record(3)
+        };
+        assert_eq!(Record::decode(&huge_data.encode()), None);
+        let (_dir, path) = index_with_tail(3, &forged.encode());
+        let index = Index::open(&path).unwrap();
+        assert_eq!(index.last(), Some(record(2)), "the live edge stays put");
+        assert_eq!(forged.end(), u64::MAX, "saturates rather than wraps");
+    }
+
+    #[test]
+    fn an_unknown_version_is_refused_by_number() {
+        let (_dir, path) = index_with_tail(1, &[]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8..12].copy_from_slice(&2u32.to_be_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let e = Index::open(&path).err().unwrap().to_string();
+        assert!(e.contains("index.bin") && e.contains("index version 2"), "{e}");
     }
 }

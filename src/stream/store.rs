@@ -306,3 +306,97 @@ fn remove_transmission(dir: &Path, naming: &Naming) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Every file in `dir` with its bytes and modification time.
+    fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let modified = e.metadata().unwrap().modified().unwrap();
+                let bytes = fs::read(e.path()).unwrap_or_default();
+                (e.file_name().to_string_lossy().into_owned(), (bytes, modified))
+            })
+            .collect()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        snapshot(dir).into_keys().collect()
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holders_pid_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, _) = OutDir::open(dir.path(), Naming::default(), false, false).unwrap();
+        first.write_file("stream.json", b"{}").unwrap();
+        fs::write(dir.path().join("asset-00000000.mp4"), b"x").unwrap();
+        fs::write(dir.path().join(".asset-00000001.mp4.partial"), b"x").unwrap();
+        let before = snapshot(dir.path());
+        let pid = std::process::id().to_string();
+        assert_eq!(before[LOCK_FILE].0, format!("{pid}\n").into_bytes());
+        for new in [false, true] {
+            let e = OutDir::open(dir.path(), Naming::default(), new, false)
+                .err()
+                .unwrap();
+            assert_eq!(e.exit_code(), 1);
+            let text = e.to_string();
+            assert!(text.contains(&format!("pid {pid}")), "{text}");
+            assert_eq!(snapshot(dir.path()), before, "--new {new}");
+        }
+        drop(first);
+        let (_again, _) = OutDir::open(dir.path(), Naming::default(), true, false).unwrap();
+        assert_eq!(names(dir.path()), [LOCK_FILE], "the lock went with the writer");
+    }
+
+    #[test]
+    fn a_failed_write_or_rename_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stream.json");
+        let full = || std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let e = write_atomically(&path, false, |f| f.write_all(b"{").and_then(|()| Err(full())));
+        assert!(e.is_err());
+        assert_eq!(names(dir.path()), Vec::<String>::new(), "write failed");
+
+        // A directory where the file goes: the rename fails.
+        fs::create_dir(&path).unwrap();
+        let e = write_atomically(&path, true, |f| f.write_all(b"{}"));
+        assert!(e.is_err());
+        assert_eq!(names(dir.path()), ["stream.json"], "rename failed");
+        write_atomically(&dir.path().join("other"), false, |f| f.write_all(b"1")).unwrap();
+        assert_eq!(fs::read(dir.path().join("other")).unwrap(), b"1");
+    }
+
+    fn descriptor_json(version: u32, prefix: &str) -> String {
+        format!(
+            r#"{{"version":{version},"prefix":{prefix:?},"pattern":"x","index":"index.bin",
+            "timescale":1000,"interval_us":2000000,"tracks":[],"started_us":0,"ended":false}}"#
+        )
+    }
+
+    #[test]
+    fn a_descriptor_of_another_version_or_with_a_path_for_a_prefix_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(descriptor::FILE);
+        fs::write(&path, descriptor_json(1, "cam1")).unwrap();
+        assert_eq!(read_descriptor(dir.path()).unwrap().unwrap().prefix, "cam1");
+        for (json, says) in [
+            (descriptor_json(2, "cam1"), "stream.json version 2 is not supported"),
+            (descriptor_json(1, "../../../../etc/passwd"), "bad prefix"),
+            (descriptor_json(1, &"x".repeat(65)), "bad prefix"),
+            (r#"{"prefix":"cam1"}"#.into(), "no version"),
+            (r#"{"version":"1"}"#.into(), "version \"1\" is not supported"),
+        ] {
+            fs::write(&path, &json).unwrap();
+            let e = read_descriptor(dir.path()).err().unwrap();
+            assert_eq!(e.exit_code(), 2);
+            let text = e.to_string();
+            assert!(text.contains(says) && text.contains("stream.json"), "{text}");
+        }
+    }
+}
