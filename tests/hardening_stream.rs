@@ -55,7 +55,14 @@ fn a_second_segment_exits_1_at_once_naming_the_writer_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut first = backset()
-        .args(["segment", out.to_str().unwrap(), "-", "-q", "--interval", "1s"])
+        .args([
+            "segment",
+            out.to_str().unwrap(),
+            "-",
+            "-q",
+            "--interval",
+            "1s",
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -73,7 +80,12 @@ fn a_second_segment_exits_1_at_once_naming_the_writer_and_writes_nothing() {
         args.extend_from_slice(extra);
         let second = run(&args);
         assert!(started.elapsed() < Duration::from_secs(5), "{extra:?}");
-        assert_eq!(second.status.code(), Some(1), "{extra:?}: {}", stderr(&second));
+        assert_eq!(
+            second.status.code(),
+            Some(1),
+            "{extra:?}: {}",
+            stderr(&second)
+        );
         let said = stderr(&second);
         assert!(said.contains(&format!("pid {pid}")), "{said}");
         assert!(!said.contains("panicked"), "{said}");
@@ -107,7 +119,10 @@ fn locate(out: &Path) -> Output {
 fn verify(out: &Path) -> (Option<i32>, String) {
     let v = run(&["verify", out.to_str().unwrap()]);
     assert!(!stderr(&v).contains("panicked"), "{}", stderr(&v));
-    (v.status.code(), String::from_utf8_lossy(&v.stdout).into_owned())
+    (
+        v.status.code(),
+        String::from_utf8_lossy(&v.stdout).into_owned(),
+    )
 }
 
 fn index_len(out: &Path) -> u64 {
@@ -185,7 +200,10 @@ fn a_forged_record_does_not_move_the_live_edge() {
     assert_eq!(o.stdout, answer.stdout, "{}", stderr(&o));
     let (code, said) = verify(&out);
     assert_eq!(code, Some(1), "{said}");
-    assert!(said.contains(&format!("index.bin at byte {valid}: 64 bytes of garbage")), "{said}");
+    assert!(
+        said.contains(&format!("index.bin at byte {valid}: 64 bytes of garbage")),
+        "{said}"
+    );
 }
 
 /// `stream.json` edited by `edit`; each reader refuses it with exit 2 and
@@ -199,7 +217,10 @@ fn refused(edit: impl Fn(&mut serde_json::Value), says: &str) {
     for o in [locate(&out), run(&["verify", out.to_str().unwrap()])] {
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         let said = stderr(&o);
-        assert!(said.contains("stream.json") && said.contains(says), "{said}");
+        assert!(
+            said.contains("stream.json") && said.contains(says),
+            "{said}"
+        );
         assert!(o.stdout.is_empty(), "nothing answered");
     }
 }
@@ -226,7 +247,11 @@ fn unknown_versions_are_refused_naming_the_file_and_the_version() {
     std::fs::write(&path, bytes).unwrap();
     let o = locate(&out);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("index.bin: index version 3 is not supported"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("index.bin: index version 3 is not supported"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

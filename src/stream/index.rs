@@ -450,6 +450,9 @@ mod tests {
         bytes[8..12].copy_from_slice(&2u32.to_be_bytes());
         std::fs::write(&path, &bytes).unwrap();
         let e = Index::open(&path).err().unwrap().to_string();
-        assert!(e.contains("index.bin") && e.contains("index version 2"), "{e}");
+        assert!(
+            e.contains("index.bin") && e.contains("index version 2"),
+            "{e}"
+        );
     }
 }

@@ -54,11 +54,9 @@ impl OutDir {
             let index = Index::open(&index_path)?;
             let resume = match index.last() {
                 Some(last) => Some(Resume {
-                    next_sequence: last.sequence.checked_add(1).ok_or_else(|| {
-                        Error::BadFile {
-                            path: index_path.clone(),
-                            reason: format!("sequence {} cannot be followed", last.sequence),
-                        }
+                    next_sequence: last.sequence.checked_add(1).ok_or_else(|| Error::BadFile {
+                        path: index_path.clone(),
+                        reason: format!("sequence {} cannot be followed", last.sequence),
                     })?,
                     time_base: last.end(),
                     next_datastamp: last.datastamp + last.media_len(),
@@ -321,7 +319,10 @@ mod tests {
                 let e = e.unwrap();
                 let modified = e.metadata().unwrap().modified().unwrap();
                 let bytes = fs::read(e.path()).unwrap_or_default();
-                (e.file_name().to_string_lossy().into_owned(), (bytes, modified))
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    (bytes, modified),
+                )
             })
             .collect()
     }
@@ -351,7 +352,11 @@ mod tests {
         }
         drop(first);
         let (_again, _) = OutDir::open(dir.path(), Naming::default(), true, false).unwrap();
-        assert_eq!(names(dir.path()), [LOCK_FILE], "the lock went with the writer");
+        assert_eq!(
+            names(dir.path()),
+            [LOCK_FILE],
+            "the lock went with the writer"
+        );
     }
 
     #[test]
@@ -359,7 +364,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stream.json");
         let full = || std::io::Error::from(std::io::ErrorKind::StorageFull);
-        let e = write_atomically(&path, false, |f| f.write_all(b"{").and_then(|()| Err(full())));
+        let e = write_atomically(&path, false, |f| {
+            f.write_all(b"{").and_then(|()| Err(full()))
+        });
         assert!(e.is_err());
         assert_eq!(names(dir.path()), Vec::<String>::new(), "write failed");
 
@@ -386,17 +393,26 @@ mod tests {
         fs::write(&path, descriptor_json(1, "cam1")).unwrap();
         assert_eq!(read_descriptor(dir.path()).unwrap().unwrap().prefix, "cam1");
         for (json, says) in [
-            (descriptor_json(2, "cam1"), "stream.json version 2 is not supported"),
+            (
+                descriptor_json(2, "cam1"),
+                "stream.json version 2 is not supported",
+            ),
             (descriptor_json(1, "../../../../etc/passwd"), "bad prefix"),
             (descriptor_json(1, &"x".repeat(65)), "bad prefix"),
             (r#"{"prefix":"cam1"}"#.into(), "no version"),
-            (r#"{"version":"1"}"#.into(), "version \"1\" is not supported"),
+            (
+                r#"{"version":"1"}"#.into(),
+                "version \"1\" is not supported",
+            ),
         ] {
             fs::write(&path, &json).unwrap();
             let e = read_descriptor(dir.path()).err().unwrap();
             assert_eq!(e.exit_code(), 2);
             let text = e.to_string();
-            assert!(text.contains(says) && text.contains("stream.json"), "{text}");
+            assert!(
+                text.contains(says) && text.contains("stream.json"),
+                "{text}"
+            );
         }
     }
 }
