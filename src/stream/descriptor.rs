@@ -1,9 +1,13 @@
 //! The stream descriptor (`stream.json`): what a client needs to know about
 //! the transmission without reading an asset.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use crate::capture::init::Track;
+use crate::stream::naming::Naming;
+use crate::{Error, Result};
 
 pub(crate) const FILE: &str = "stream.json";
 pub const VERSION: u32 = 1;
@@ -40,4 +44,30 @@ pub struct Descriptor {
     pub ended: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_us: Option<u64>,
+}
+
+impl Descriptor {
+    /// Reads a descriptor someone else wrote: a version this build does not
+    /// know is refused before its fields are trusted, and the prefix must be
+    /// one that `--prefix` would accept, since readers build paths from it.
+    pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Descriptor> {
+        let bad = |reason: String| Error::BadFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        match value.get("version") {
+            Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
+            Some(v) => {
+                return Err(bad(format!(
+                    "stream.json version {v} is not supported by this build (it reads version {VERSION})"
+                )))
+            }
+            None => return Err(bad("stream.json has no version".into())),
+        }
+        let d: Descriptor = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        Naming::new(&d.prefix).validate().map_err(bad)?;
+        Ok(d)
+    }
 }

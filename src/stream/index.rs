@@ -18,8 +18,13 @@
 //! | 60 | FNV-1a checksum of bytes 0..60, u32 |
 //!
 //! A record is appended with one `write` after its asset is renamed into
-//! place; a reader that meets a record whose checksum does not match (a
-//! write caught half-way) stops before it.
+//! place. Records are fixed-size and their sequences consecutive, so the
+//! valid part of an index is found from its length in O(log n) reads: the
+//! last whole record is checked and, if it is not the record its position
+//! promises (checksum, sequence = first sequence + position, fields that do
+//! not overflow), a binary search finds the last one that is. What follows
+//! (a write caught half-way, garbage, a sparse hole) is the tail: readers
+//! ignore it, `verify` reports it and the next writer cuts it off.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -62,13 +67,26 @@ impl Record {
         }
     }
 
+    /// The end of the asset, ticks. Decoded records are known not to
+    /// overflow here; saturating keeps any other record from wrapping.
     pub fn end(&self) -> u64 {
-        self.start + self.duration
+        self.start.saturating_add(self.duration)
     }
 
     /// Bytes of fragments in the asset: what its datastamps advance by.
     pub fn media_len(&self) -> u64 {
-        self.size - u64::from(self.header_len)
+        self.size.saturating_sub(u64::from(self.header_len))
+    }
+
+    /// Whether the record's sums stay in range: a forged start near 2^64
+    /// must not wrap the live edge back to 0.
+    fn plausible(&self) -> bool {
+        self.start.checked_add(self.duration).is_some()
+            && self
+                .size
+                .checked_sub(u64::from(self.header_len))
+                .and_then(|media| self.datastamp.checked_add(media))
+                .is_some()
     }
 
     pub fn encode(&self) -> [u8; RECORD_LEN] {
@@ -86,7 +104,8 @@ impl Record {
         out
     }
 
-    /// `None` when the checksum does not match (a torn or damaged record).
+    /// `None` when the checksum does not match (a torn or damaged record)
+    /// or its fields overflow (a forged one).
     pub fn decode(bytes: &[u8]) -> Option<Record> {
         let bytes: &[u8; RECORD_LEN] = bytes.get(..RECORD_LEN)?.try_into().ok()?;
         let u64_at = |i: usize| u64::from_be_bytes(bytes[i..i + 8].try_into().unwrap_or_default());
@@ -94,7 +113,7 @@ impl Record {
         if u32_at(60) != fnv1a(&bytes[..60]) {
             return None;
         }
-        Some(Record {
+        let record = Record {
             sequence: u64_at(0),
             start: u64_at(8),
             duration: u64_at(16),
@@ -103,7 +122,8 @@ impl Record {
             header_len: u32_at(40),
             entries: u32_at(44),
             published_us: u64_at(48),
-        })
+        };
+        record.plausible().then_some(record)
     }
 }
 
@@ -123,24 +143,63 @@ fn encode_header(timescale: u32) -> [u8; HEADER_LEN] {
 }
 
 fn decode_header(path: &Path, bytes: &[u8]) -> Result<u32> {
-    let bad = |reason: &str| Error::BadFile {
+    let bad = |reason: String| Error::BadFile {
         path: path.to_path_buf(),
-        reason: reason.into(),
+        reason,
     };
     if bytes.len() < HEADER_LEN || &bytes[0..8] != MAGIC {
-        return Err(bad("not a backset index (bad magic)"));
+        return Err(bad("not a backset index (bad magic)".into()));
     }
     let field = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-    if field(8) != VERSION || field(12) != RECORD_LEN as u32 {
-        return Err(bad(
-            "index version or record size not supported by this build",
-        ));
+    if field(8) != VERSION {
+        return Err(bad(format!(
+            "index version {} is not supported by this build (it reads version {VERSION})",
+            field(8)
+        )));
+    }
+    if field(12) != RECORD_LEN as u32 {
+        return Err(bad(format!(
+            "index record size {} is not supported by this build (it reads {RECORD_LEN})",
+            field(12)
+        )));
     }
     let timescale = field(16);
     if timescale == 0 {
-        return Err(bad("index timescale is 0"));
+        return Err(bad("index timescale is 0".into()));
     }
     Ok(timescale)
+}
+
+/// How many records of `records` (the bytes after the header) are valid:
+/// the longest prefix the ends of which are records whose sequence is the
+/// first one's plus their position. Reads O(log n) records, never scans.
+fn valid_len(records: &[u8]) -> usize {
+    let n = records.len() / RECORD_LEN;
+    let Some(first) = Record::decode(records) else {
+        return 0;
+    };
+    let fits = |i: usize| in_place(records, first.sequence, i).is_some();
+    if fits(n - 1) {
+        return n;
+    }
+    // Invariant: record `lo` fits, record `hi` does not.
+    let (mut lo, mut hi) = (0, n - 1);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo + 1
+}
+
+/// Record `i` of `records` if it is whole and in its place: its sequence is
+/// `base + i`.
+fn in_place(records: &[u8], base: u64, i: usize) -> Option<Record> {
+    let r = Record::decode(records.get(i.checked_mul(RECORD_LEN)?..)?)?;
+    (Some(r.sequence) == base.checked_add(i as u64)).then_some(r)
 }
 
 /// A read-only, memory-mapped view of an index.
@@ -157,11 +216,9 @@ impl Index {
         // never change under the map, and the length is fixed at map time.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(Error::io(path))?;
         let timescale = decode_header(path, &map)?;
-        let mut len = (map.len() - HEADER_LEN) / RECORD_LEN;
-        // A record caught mid-write is not part of the index yet.
-        while len > 0 && Record::decode(&map[HEADER_LEN + (len - 1) * RECORD_LEN..]).is_none() {
-            len -= 1;
-        }
+        // A record caught mid-write, or anything after it, is not part of
+        // the index.
+        let len = valid_len(&map[HEADER_LEN..]);
         Ok(Index {
             map: Some(map),
             timescale,
@@ -173,12 +230,23 @@ impl Index {
         self.len
     }
 
+    /// What follows the valid records, as (byte offset, size): a torn
+    /// append, garbage or a hole. `None` when the file ends on a record.
+    pub fn tail(&self) -> Option<(u64, u64)> {
+        let total = self.map.as_ref()?.len();
+        let valid = HEADER_LEN + self.len * RECORD_LEN;
+        (total > valid).then(|| (valid as u64, (total - valid) as u64))
+    }
+
+    /// Record `i`; `None` past the valid part, and for a damaged record or
+    /// one out of its place (a sequence other than the first's plus `i`).
     pub(crate) fn get(&self, i: usize) -> Option<Record> {
         if i >= self.len {
             return None;
         }
-        let map = self.map.as_ref()?;
-        Record::decode(&map[HEADER_LEN + i * RECORD_LEN..])
+        let records = &self.map.as_ref()?[HEADER_LEN..];
+        let base = Record::decode(records)?.sequence;
+        in_place(records, base, i)
     }
 
     pub fn last(&self) -> Option<Record> {
@@ -207,9 +275,9 @@ impl IndexWriter {
     ) -> Result<(IndexWriter, Option<Record>)> {
         let io = Error::io(path);
         if !path.exists() {
-            let tmp = path.with_extension("partial");
-            std::fs::write(&tmp, encode_header(timescale)).map_err(Error::io(&tmp))?;
-            std::fs::rename(&tmp, path).map_err(Error::io(path))?;
+            crate::stream::store::write_atomically(path, fsync, |f| {
+                f.write_all(&encode_header(timescale))
+            })?;
         }
         let (last, valid_len) = {
             let index = Index::open(path)?;
@@ -295,5 +363,96 @@ mod tests {
         let index = Index::open(&path).unwrap();
         assert_eq!(index.timescale, 1000, "the existing header kept");
         assert_eq!(index.get(3), Some(record(3)));
+    }
+
+    /// An index of `n` records from sequence 0, then `tail` appended.
+    fn index_with_tail(n: u64, tail: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.bin");
+        let (mut w, _) = IndexWriter::open(&path, 1000, false).unwrap();
+        for s in 0..n {
+            w.append(&record(s)).unwrap();
+        }
+        drop(w);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(tail).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_huge_sparse_tail_is_found_without_a_scan() {
+        let (_dir, path) = index_with_tail(5, &[]);
+        let valid = (HEADER_LEN + 5 * RECORD_LEN) as u64;
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        // Sparse: no disk is used, and a scan would read 100 GB of zeros.
+        f.set_len(valid + (100 << 30)).unwrap();
+        let started = std::time::Instant::now();
+        let index = Index::open(&path).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_millis(500));
+        assert_eq!(index.len(), 5);
+        assert_eq!(index.last(), Some(record(4)));
+        assert_eq!(index.tail(), Some((valid, 100 << 30)));
+    }
+
+    #[test]
+    fn the_valid_part_ends_at_the_last_record_in_its_place() {
+        let garbage: Vec<u8> = (0..10 * RECORD_LEN as u32 + 7)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        // Checksums right but the wrong sequences: not this index's records.
+        let strangers = [record(40).encode(), record(2).encode()].concat();
+        for (tail, why) in [
+            (&garbage[..], "garbage"),
+            (&strangers[..], "records out of place"),
+            (&[0u8; 3 * RECORD_LEN][..], "zeros"),
+        ] {
+            let (_dir, path) = index_with_tail(7, tail);
+            let index = Index::open(&path).unwrap();
+            assert_eq!(index.len(), 7, "{why}");
+            let valid = (HEADER_LEN + 7 * RECORD_LEN) as u64;
+            assert_eq!(index.tail(), Some((valid, tail.len() as u64)), "{why}");
+        }
+        // A record in its place at the end vouches for the length: damage
+        // before it reads as missing records (which `verify` reports as a
+        // sequence gap), never as records out of place.
+        let then_in_place = [&strangers[..], &record(9).encode()[..]].concat();
+        let (_dir, path) = index_with_tail(7, &then_in_place);
+        let index = Index::open(&path).unwrap();
+        assert_eq!((index.len(), index.tail()), (10, None));
+        assert_eq!((index.get(7), index.get(8)), (None, None));
+        assert_eq!(index.last(), Some(record(9)));
+        let (_dir, path) = index_with_tail(0, &garbage);
+        assert_eq!(Index::open(&path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_forged_record_that_would_wrap_is_damage() {
+        let forged = Record {
+            start: u64::MAX,
+            ..record(3)
+        };
+        assert_eq!(Record::decode(&forged.encode()), None);
+        let huge_data = Record {
+            datastamp: u64::MAX - 10,
+            ..record(3)
+        };
+        assert_eq!(Record::decode(&huge_data.encode()), None);
+        let (_dir, path) = index_with_tail(3, &forged.encode());
+        let index = Index::open(&path).unwrap();
+        assert_eq!(index.last(), Some(record(2)), "the live edge stays put");
+        assert_eq!(forged.end(), u64::MAX, "saturates rather than wraps");
+    }
+
+    #[test]
+    fn an_unknown_version_is_refused_by_number() {
+        let (_dir, path) = index_with_tail(1, &[]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8..12].copy_from_slice(&2u32.to_be_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let e = Index::open(&path).err().unwrap().to_string();
+        assert!(
+            e.contains("index.bin") && e.contains("index version 2"),
+            "{e}"
+        );
     }
 }

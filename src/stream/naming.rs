@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The longest prefix accepted, in bytes: names stay far below any file
+/// system's limit.
+pub const MAX_PREFIX_LEN: usize = 64;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Naming {
     pub prefix: String,
@@ -45,10 +49,14 @@ impl Naming {
         (self.name(n) == name).then_some(n)
     }
 
-    /// Prefixes end up in file names: keep them to one path component.
+    /// Prefixes end up in file names: keep them to one path component of
+    /// bounded length, whether they come from `--prefix` or from a
+    /// `stream.json` someone else wrote.
     pub(crate) fn validate(&self) -> Result<(), String> {
         let ok = !self.prefix.is_empty()
+            && self.prefix.len() <= MAX_PREFIX_LEN
             && !self.prefix.starts_with('.')
+            && !self.prefix.contains("..")
             && self
                 .prefix
                 .chars()
@@ -57,7 +65,8 @@ impl Naming {
             Ok(())
         } else {
             Err(format!(
-                "bad prefix {:?}: use letters, digits, '-', '_' or '.', not starting with '.'",
+                "bad prefix {:?}: use at most {MAX_PREFIX_LEN} letters, digits, '-', '_' or '.', \
+                 not starting with '.' nor containing '..'",
                 self.prefix
             ))
         }
@@ -79,5 +88,26 @@ mod tests {
         assert_eq!(n.sequence_of("asset-000000003.mp4"), None);
         assert_eq!(Naming::new("cam1").name(123_456_789), "cam1-123456789.mp4");
         assert!(Naming::new("../x").validate().is_err());
+    }
+
+    #[test]
+    fn prefixes_stay_one_bounded_path_component() {
+        for bad in [
+            "",
+            "../../../../etc/passwd",
+            "a/b",
+            "a\\b",
+            "a\0b",
+            "..",
+            "a..b",
+            ".hidden",
+            "caf\u{e9}",
+            &"x".repeat(MAX_PREFIX_LEN + 1),
+        ] {
+            assert!(Naming::new(bad).validate().is_err(), "{bad:?} accepted");
+        }
+        for good in ["asset", "cam-1_a.b", &"x".repeat(MAX_PREFIX_LEN)] {
+            assert_eq!(Naming::new(good).validate(), Ok(()), "{good:?} refused");
+        }
     }
 }

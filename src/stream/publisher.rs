@@ -351,13 +351,17 @@ mod tests {
             .collect();
         names.sort();
         let expected = [
+            ".lock",
             "asset-00000000.mp4",
             "asset-00000001.mp4",
             "asset-00000002.mp4",
             "index.bin",
             "stream.json",
         ];
-        assert_eq!(names, expected, "no temporary file, no playlist left");
+        assert_eq!(
+            names, expected,
+            "no temporary file, no playlist left; the writer's lock stays"
+        );
     }
 
     #[test]
@@ -533,5 +537,37 @@ mod tests {
         assert_eq!(descriptor(d).first_sequence, 1);
         assert!(!d.join("asset-00000000.mp4").exists());
         assert!(d.join("asset-00000001.mp4").exists());
+    }
+
+    /// Publishes until the first failure, with `name` a directory from the
+    /// start: the publish of that file cannot complete.
+    fn fail_on(name: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            hls: true,
+            ..config(dir.path())
+        };
+        let (mut publisher, resume) = Publisher::open(config, T0).unwrap();
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+        let mut notes = Vec::new();
+        let failed = events(resume)
+            .into_iter()
+            .find_map(|event| publisher.handle(event, T0, &mut notes).err())
+            .expect("a publish fails");
+        (dir, failed.to_string())
+    }
+
+    #[test]
+    fn no_temporary_file_is_left_by_a_failed_publish_of_any_file() {
+        for name in ["stream.json", "asset-00000001.mp4", "live.m3u8"] {
+            let (dir, failed) = fail_on(name);
+            assert!(failed.contains(name), "{name}: {failed}");
+            let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains("partial"))
+                .collect();
+            assert!(leftovers.is_empty(), "{name}: {leftovers:?}");
+        }
     }
 }

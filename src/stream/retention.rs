@@ -45,7 +45,9 @@ impl Retention {
                 break;
             };
             let by_count = self.keep_assets.is_some_and(|n| self.kept.len() as u64 > n);
-            let by_time = self.keep_ticks.is_some_and(|d| oldest.end() + d <= edge);
+            let by_time = self
+                .keep_ticks
+                .is_some_and(|d| oldest.end().saturating_add(d) <= edge);
             // Expire only when every rule given agrees.
             let expire = match (self.keep_ticks, self.keep_assets) {
                 (Some(_), Some(_)) => by_count && by_time,

@@ -1,8 +1,14 @@
 //! The live directory: assets published atomically under predictable names,
 //! the index appended after each publish, the stream descriptor.
+//!
+//! One writer per directory: [`OutDir::open`] takes an exclusive lock on
+//! `.lock` (holding the writer's pid) before it touches anything, and keeps
+//! it while the `OutDir` lives. Readers never take it. Every file is
+//! written through [`write_atomically`], which leaves no temporary behind
+//! when it fails.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::capture::asset::FinishedAsset;
@@ -13,12 +19,16 @@ use crate::stream::naming::Naming;
 use crate::{Error, Result};
 
 pub const INDEX_FILE: &str = "index.bin";
+/// The writer's lock file; its content is the holder's pid, for messages.
+pub const LOCK_FILE: &str = ".lock";
 
 pub struct OutDir {
     dir: PathBuf,
     naming: Naming,
     index: Option<IndexWriter>,
     fsync: bool,
+    /// Held for the writer's whole life: the lock goes with the descriptor.
+    _lock: File,
 }
 
 impl OutDir {
@@ -33,18 +43,27 @@ impl OutDir {
     ) -> Result<(OutDir, Option<Resume>)> {
         naming.validate().map_err(Error::Usage)?;
         fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        // Before anything is read or deleted: a second writer must leave
+        // the directory exactly as it found it.
+        let lock = lock(dir)?;
         let index_path = dir.join(INDEX_FILE);
         if new {
             remove_transmission(dir, &naming)?;
         }
         let resume = if index_path.exists() {
             let index = Index::open(&index_path)?;
-            let resume = index.last().map(|last| Resume {
-                next_sequence: last.sequence + 1,
-                time_base: last.end(),
-                next_datastamp: last.datastamp + last.media_len(),
-                timescale: index.timescale,
-            });
+            let resume = match index.last() {
+                Some(last) => Some(Resume {
+                    next_sequence: last.sequence.checked_add(1).ok_or_else(|| Error::BadFile {
+                        path: index_path.clone(),
+                        reason: format!("sequence {} cannot be followed", last.sequence),
+                    })?,
+                    time_base: last.end(),
+                    next_datastamp: last.datastamp + last.media_len(),
+                    timescale: index.timescale,
+                }),
+                None => None,
+            };
             if resume.is_none() {
                 // An index with no record continues nothing; the next one
                 // must be headed by this transmission's timescale, not the
@@ -63,6 +82,7 @@ impl OutDir {
                 naming,
                 index: None,
                 fsync,
+                _lock: lock,
             },
             resume,
         ))
@@ -93,22 +113,7 @@ impl OutDir {
     /// whole asset.
     pub fn publish(&mut self, asset: &FinishedAsset, published_us: u64) -> Result<Record> {
         let final_path = self.asset_path(asset.sequence());
-        let tmp = self
-            .dir
-            .join(format!(".{}.partial", self.naming.name(asset.sequence())));
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            write_all_vectored(&mut f, asset)?;
-            if self.fsync {
-                f.sync_all()?;
-            }
-            Ok(())
-        };
-        if let Err(e) = write() {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::Io { path: tmp, err: e });
-        }
-        fs::rename(&tmp, &final_path).map_err(Error::io(&final_path))?;
+        write_atomically(&final_path, self.fsync, |f| write_all_vectored(f, asset))?;
         if self.fsync {
             File::open(&self.dir)
                 .and_then(|d| d.sync_all())
@@ -147,14 +152,14 @@ impl OutDir {
 
     /// Writes a small file of the stream (a playlist) atomically.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        write_atomically(&self.dir.join(name), bytes)
+        write_atomically(&self.dir.join(name), false, |f| f.write_all(bytes))
     }
 
     pub fn write_descriptor(&self, d: &Descriptor) -> Result<()> {
-        write_atomically(
-            &self.dir.join(descriptor::FILE),
-            &serde_json::to_vec_pretty(d).unwrap_or_default(),
-        )
+        let bytes = serde_json::to_vec_pretty(d).unwrap_or_default();
+        write_atomically(&self.dir.join(descriptor::FILE), false, |f| {
+            f.write_all(&bytes)
+        })
     }
 }
 
@@ -177,28 +182,90 @@ fn write_all_vectored(f: &mut File, asset: &FinishedAsset) -> std::io::Result<()
     Ok(())
 }
 
+/// The directory's descriptor, `None` when there is none; one of an
+/// unknown version or with a prefix that is not a plain name is refused.
 pub fn read_descriptor(dir: &Path) -> Result<Option<Descriptor>> {
     let path = dir.join(descriptor::FILE);
     match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::BadFile {
-                path,
-                reason: e.to_string(),
-            }),
+        Ok(bytes) => Descriptor::parse(&path, &bytes).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::Io { path, err: e }),
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `path` under a temporary name beside it (`.<name>.partial`), then
+/// renames it into place, so a reader finds the old file or the new one,
+/// never half of one. Whatever fails, the temporary file goes: a full disk
+/// must not leave debris behind.
+pub(crate) fn write_atomically(
+    path: &Path,
+    fsync: bool,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.partial"));
-    fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
-    fs::rename(&tmp, path).map_err(Error::io(path))
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        write(&mut f)?;
+        if fsync {
+            f.sync_all()?;
+        }
+        Ok(())
+    })();
+    let done = match written {
+        Ok(()) => fs::rename(&tmp, path).map_err(Error::io(path)),
+        Err(err) => Err(Error::Io {
+            path: tmp.clone(),
+            err,
+        }),
+    };
+    if done.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    done
+}
+
+/// Takes the directory's writer lock without waiting, and writes this
+/// process's pid into it. Held by another: an error naming its pid, and
+/// nothing in the directory changed.
+fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(Error::io(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = (&file).take(32).read_to_string(&mut holder);
+            let holder = match holder.trim().parse::<u32>() {
+                Ok(pid) => format!("pid {pid}"),
+                Err(_) => "pid unknown".into(),
+            };
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                err: std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!(
+                        "another backset segment ({holder}) is writing here and holds {LOCK_FILE}: one writer per directory"
+                    ),
+                ),
+            });
+        }
+        Err(TryLockError::Error(err)) => return Err(Error::Io { path, err }),
+    }
+    let pid = format!("{}\n", std::process::id());
+    file.set_len(0)
+        .and_then(|()| file.write_all(pid.as_bytes()))
+        .map_err(Error::io(&path))?;
+    Ok(file)
 }
 
 /// A run that was killed may have left a temporary file, or an asset renamed
@@ -236,4 +303,116 @@ fn remove_transmission(dir: &Path, naming: &Naming) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Every file in `dir` with its bytes and modification time.
+    fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let modified = e.metadata().unwrap().modified().unwrap();
+                let bytes = fs::read(e.path()).unwrap_or_default();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    (bytes, modified),
+                )
+            })
+            .collect()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        snapshot(dir).into_keys().collect()
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holders_pid_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, _) = OutDir::open(dir.path(), Naming::default(), false, false).unwrap();
+        first.write_file("stream.json", b"{}").unwrap();
+        fs::write(dir.path().join("asset-00000000.mp4"), b"x").unwrap();
+        fs::write(dir.path().join(".asset-00000001.mp4.partial"), b"x").unwrap();
+        let before = snapshot(dir.path());
+        let pid = std::process::id().to_string();
+        assert_eq!(before[LOCK_FILE].0, format!("{pid}\n").into_bytes());
+        for new in [false, true] {
+            let e = OutDir::open(dir.path(), Naming::default(), new, false)
+                .err()
+                .unwrap();
+            assert_eq!(e.exit_code(), 1);
+            let text = e.to_string();
+            assert!(text.contains(&format!("pid {pid}")), "{text}");
+            assert_eq!(snapshot(dir.path()), before, "--new {new}");
+        }
+        drop(first);
+        let (_again, _) = OutDir::open(dir.path(), Naming::default(), true, false).unwrap();
+        assert_eq!(
+            names(dir.path()),
+            [LOCK_FILE],
+            "the lock went with the writer"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_or_rename_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stream.json");
+        let full = || std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let e = write_atomically(&path, false, |f| {
+            f.write_all(b"{").and_then(|()| Err(full()))
+        });
+        assert!(e.is_err());
+        assert_eq!(names(dir.path()), Vec::<String>::new(), "write failed");
+
+        // A directory where the file goes: the rename fails.
+        fs::create_dir(&path).unwrap();
+        let e = write_atomically(&path, true, |f| f.write_all(b"{}"));
+        assert!(e.is_err());
+        assert_eq!(names(dir.path()), ["stream.json"], "rename failed");
+        write_atomically(&dir.path().join("other"), false, |f| f.write_all(b"1")).unwrap();
+        assert_eq!(fs::read(dir.path().join("other")).unwrap(), b"1");
+    }
+
+    fn descriptor_json(version: u32, prefix: &str) -> String {
+        format!(
+            r#"{{"version":{version},"prefix":{prefix:?},"pattern":"x","index":"index.bin",
+            "timescale":1000,"interval_us":2000000,"tracks":[],"started_us":0,"ended":false}}"#
+        )
+    }
+
+    #[test]
+    fn a_descriptor_of_another_version_or_with_a_path_for_a_prefix_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(descriptor::FILE);
+        fs::write(&path, descriptor_json(1, "cam1")).unwrap();
+        assert_eq!(read_descriptor(dir.path()).unwrap().unwrap().prefix, "cam1");
+        for (json, says) in [
+            (
+                descriptor_json(2, "cam1"),
+                "stream.json version 2 is not supported",
+            ),
+            (descriptor_json(1, "../../../../etc/passwd"), "bad prefix"),
+            (descriptor_json(1, &"x".repeat(65)), "bad prefix"),
+            (r#"{"prefix":"cam1"}"#.into(), "no version"),
+            (
+                r#"{"version":"1"}"#.into(),
+                "version \"1\" is not supported",
+            ),
+        ] {
+            fs::write(&path, &json).unwrap();
+            let e = read_descriptor(dir.path()).err().unwrap();
+            assert_eq!(e.exit_code(), 2);
+            let text = e.to_string();
+            assert!(
+                text.contains(says) && text.contains("stream.json"),
+                "{text}"
+            );
+        }
+    }
 }

@@ -14,7 +14,7 @@ use crate::capture::fragment;
 use crate::capture::framing::{Framer, RawBox};
 use crate::capture::init::{Init, TrackKind};
 use crate::capture::maps::Maps;
-use crate::stream::index::Record;
+use crate::stream::index::{Record, RECORD_LEN};
 use crate::stream::naming::Naming;
 use crate::stream::reader::Stream;
 use crate::stream::store::INDEX_FILE;
@@ -212,7 +212,8 @@ fn check_entries(maps: &Maps, record: &Record, starts_with_key: &BTreeSet<u64>, 
                 "entry {n} does not point at a moof that opens with a key frame"
             ));
         }
-        let expected = (record.datastamp + e.offset).checked_sub(u64::from(record.header_len));
+        let expected = (record.datastamp.checked_add(e.offset))
+            .and_then(|d| d.checked_sub(u64::from(record.header_len)));
         if Some(e.datastamp) != expected {
             say(format!(
                 "entry {n} datastamp {} disagrees with its offset (expected {expected:?})",
@@ -242,15 +243,20 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Repo
     let stream = Stream::open(dir)?;
     let records: Vec<Record> = stream.index.iter().flatten().collect();
     let mut problems = index_problems(&records);
+    let mut notes = Vec::new();
+    match index_tail(stream.index.tail()) {
+        Some((true, p)) => problems.push(p),
+        Some((false, n)) => notes.push(n),
+        None => {}
+    }
     let retained: Vec<&Record> = records
         .iter()
         .filter(|r| r.sequence >= stream.descriptor.first_sequence)
         .collect();
     problems.extend(check_assets(dir, &stream.naming, &retained, progress));
 
-    let mut notes = Vec::new();
     let listed: BTreeSet<u64> = retained.iter().map(|r| r.sequence).collect();
-    let next = records.last().map_or(0, |r| r.sequence + 1);
+    let next = records.last().map_or(0, |r| r.sequence.saturating_add(1));
     for name in file_names(dir)? {
         let Some(sequence) = stream.naming.sequence_of(&name) else {
             continue;
@@ -275,7 +281,7 @@ fn index_problems(records: &[Record]) -> Vec<Problem> {
     let mut problems = Vec::new();
     for pair in records.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
-        let problem = if b.sequence != a.sequence + 1 {
+        let problem = if Some(b.sequence) != a.sequence.checked_add(1) {
             format!("sequence gap: {} then {}", a.sequence, b.sequence)
         } else if a.end() != b.start {
             format!(
@@ -293,6 +299,20 @@ fn index_problems(records: &[Record]) -> Vec<Problem> {
         problems.push(Problem::new(INDEX_FILE, None, problem));
     }
     problems
+}
+
+/// What follows the index's valid records, at (offset, size): less than a
+/// record is an append caught half-way (a note: the next writer cuts it
+/// off); more is damage, whatever it holds.
+fn index_tail(tail: Option<(u64, u64)>) -> Option<(bool, Problem)> {
+    let (offset, size) = tail?;
+    let damage = size >= RECORD_LEN as u64;
+    let text = if damage {
+        format!("{size} bytes of garbage after the last valid record: not records of this index (torn, overwritten or forged)")
+    } else {
+        format!("a torn last record ({size} bytes): an append interrupted (a restarted segment removes it)")
+    };
+    Some((damage, Problem::new(INDEX_FILE, Some(offset), text)))
 }
 
 /// Each retained asset's file against its record.
