@@ -454,7 +454,8 @@ pub use out::reader_gone;
 
 /// Exit status for an error: the library's error says (2 for bad usage or
 /// input, 1 for the machine, the network, backset itself); a `locate` "no"
-/// is 1; anything else comes from flags (2).
+/// is 1; anything else is the machine's (1): reading input, writing a
+/// report, starting a runtime. Bad flags are `Error::Usage`, or clap's own.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<backset::stream::locate::LocateError>()
         .is_some()
@@ -462,5 +463,5 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         return 1;
     }
     e.downcast_ref::<backset::Error>()
-        .map_or(2, backset::Error::exit_code)
+        .map_or(1, backset::Error::exit_code)
 }

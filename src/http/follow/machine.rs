@@ -598,10 +598,9 @@ impl Machine {
     fn header(&mut self, asset: String, body: Option<Vec<u8>>) -> Result<Action> {
         let header = body.ok_or_else(|| vanished(&asset))?;
         let Some(maps) = Layout::of(&header).maps else {
-            return Err(Error::BadFile {
-                path: asset.into(),
-                reason: "no maps box in its header".into(),
-            });
+            return Err(Error::BadAnswer(format!(
+                "{asset}: no maps box in its header"
+            )));
         };
         self.init = header[..maps.start].to_vec();
         self.first_media_s = self.entry_media_s(&header);
@@ -687,10 +686,7 @@ impl Machine {
             return Ok(self.wait_until(now + shape.poll));
         };
         let Some(first_moof) = Layout::of(&asset).first_moof else {
-            return Err(Error::BadFile {
-                path: name.into(),
-                reason: "no moof in it".into(),
-            });
+            return Err(Error::BadAnswer(format!("{name}: no moof in it")));
         };
         if first_moof >= self.init.len() && !asset.starts_with(&self.init) {
             self.said.push(format!(
