@@ -1,13 +1,13 @@
 //! Top-level box framing of a byte stream that arrives in arbitrary chunks.
 //!
 //! Nothing here allocates what a header merely claims: a box's bytes are
-//! buffered only as they arrive, and a size past [`MAX_BOX`] is refused.
+//! buffered only as they arrive, and a size past `MAX_BOX` is refused.
 //! Once a live capture is under way a claim is also weighed against what
 //! can follow between fragments: only an `mdat` after its `moof` may be
-//! large ([`MAX_CLAIM`] for anything else), so a lying size is read as
+//! large (`MAX_CLAIM` for anything else), so a lying size is read as
 //! damage and the framer resynchronises on the next `moof` inside the
 //! claimed range instead of buffering and discarding all of it.
-//! [`read_header`] is the capture core's one reader of box headers.
+//! `read_header` is the crate's one reader of box headers.
 
 use bytes::{Bytes, BytesMut};
 
@@ -146,7 +146,7 @@ pub(crate) const RESYNC_SEARCH: u64 = 64 << 20;
 impl Framer {
     /// A framer for live captures: a damaged stretch is skipped to the next
     /// plausible box (an `ftyp` or `moov` at the start, a `moof` opening
-    /// with its `mfhd` later), and reported by [`Framer::take_skipped`].
+    /// with its `mfhd` later), and reported on the next box ([`RawBox::skipped_before`]).
     pub fn resyncing() -> Framer {
         Framer {
             resync: true,

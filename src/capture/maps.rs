@@ -8,7 +8,7 @@
 //! |---|---|
 //! | 4 | box size |
 //! | 4 | `uuid` |
-//! | 16 | [`MAPS_UUID`] |
+//! | 16 | `MAPS_UUID` |
 //! | 1 | version (1) |
 //! | 3 | flags (0; no flag is defined, and a box with one set is refused) |
 //! | 8 | sequence number of the asset |

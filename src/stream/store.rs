@@ -4,7 +4,7 @@
 //! One writer per directory: [`OutDir::open`] takes an exclusive lock on
 //! `.lock` (holding the writer's pid) before it touches anything, and keeps
 //! it while the `OutDir` lives. Readers never take it. Every file is
-//! written through [`write_atomically`], which leaves no temporary behind
+//! written through `write_atomically`, which leaves no temporary behind
 //! when it fails.
 
 use std::fs::{self, File, OpenOptions, TryLockError};

@@ -30,7 +30,7 @@
 //! Every request carries CMCD: `sid`, `mtp` (the latest throughput of this
 //! viewer's own asset fetches), `bl` (its buffer, ms), `bs` when it starved
 //! since the previous request, `su` while starting or stalled. The buffer
-//! is a virtual player's ([`Playback`]): a playhead that starts when the
+//! is a virtual player's (`Playback`): a playhead that starts when the
 //! entry point's fragments are written and advances at real speed; a stall
 //! is the playhead reaching the end of the media written, and lasts until
 //! the next asset is written. Meanwhile the machine skips to the window's

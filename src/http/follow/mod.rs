@@ -5,15 +5,16 @@
 //! following assets' fragments by predictable name, in order, as they are
 //! published, while a virtual player counts the stalls a viewer would see.
 //!
-//! [`machine`] makes every decision on a clock it is given, [`playback`]
+//! [`machine`] makes every decision on a clock it is given, `playback`
 //! models the player, [`trust`] bounds and checks what a server says,
-//! [`protocol`] is what the machine and [`driver`] say
+//! [`protocol`] is what the machine and `driver` say
 //! to each other; the driver carries the decisions out over HTTP with real
-//! time.
+//! time. The machine and its protocol are public: another driver (an
+//! async one, a test harness) can run the same client.
 
-pub mod driver;
+pub(crate) mod driver;
 pub mod machine;
-pub mod playback;
+pub(crate) mod playback;
 pub mod protocol;
 #[cfg(test)]
 mod tests;
