@@ -237,3 +237,26 @@ fn odd_ranges_are_answered_alike_from_memory_and_from_the_file() {
         let _ = s.wait();
     }
 }
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let (_dir, out) = stream();
+    let (mut server, url) = start_server_with(&out, "127.0.0.1:0", &["--idle-timeout", "1s"]);
+    let mut s = TcpStream::connect(host(&url)).unwrap();
+    s.write_all(b"GET /backset.json HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = [0; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let answered = Instant::now();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let idle = answered.elapsed();
+    assert!(
+        idle > Duration::from_millis(500) && idle < Duration::from_secs(3),
+        "closed after {idle:?}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
