@@ -375,6 +375,29 @@ pub struct ServeArgs {
     /// goes first. Bounds the server's memory whatever ids clients send.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_viewers: usize,
+    /// Memory the asset reads shared by simultaneous requests may hold
+    /// together (one read per asset, whatever the number of requests
+    /// waiting for it, cached or not). Past it, answers are read from their
+    /// files 64 KiB at a time.
+    #[arg(long, value_name = "SIZE", default_value = "32MiB")]
+    pub shared_reads: String,
+    /// Close a connection that has not sent a whole request head this long
+    /// after connecting or after its previous answer.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub header_timeout: String,
+    /// Close a connection that has moved no byte either way this long
+    /// (idle keep-alive, or a peer that stopped reading or sending).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub idle_timeout: String,
+    /// Open connections at most (lowered to what the descriptor limit
+    /// allows). At the cap, the connection idle the longest is closed to
+    /// make room; a new one is refused only if all are answering.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Bytes a request head (request line and headers) may take; a longer
+    /// one is answered 431 and the connection closed. At least 8KiB.
+    #[arg(long, value_name = "SIZE", default_value = "32KiB")]
+    pub max_header_size: String,
 }
 
 /// Follow a stream served by `backset serve` as one viewer, from the backset

@@ -13,12 +13,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 use super::audience_log::MIN_MEASURED_BYTES;
 use super::cache::Key;
 use super::delivery::{tcp_info, Meter, Reading};
+use super::files::{self, Refusal};
+use super::flight::Flight;
+use super::range;
 use super::viewer::ViewerQuery;
 use super::{lock, not_found, unavailable, AppState, Peer};
 
@@ -37,7 +38,12 @@ pub async fn file(
         Err(e) => return unavailable(e),
     };
     if name == crate::stream::descriptor::FILE || name == crate::stream::store::INDEX_FILE {
-        let mut r = serve_file(state.dir.join(&name), request).await;
+        let kind = if name == crate::stream::descriptor::FILE {
+            "application/json"
+        } else {
+            "application/octet-stream"
+        };
+        let mut r = from_file(state.dir.join(&name), None, request.headers(), kind).await;
         r.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return r;
@@ -74,8 +80,9 @@ pub async fn file(
         };
         let path = stream.asset_path(sequence);
         match held(&state, key, &path).await {
-            Some(bytes) => from_memory(bytes, request.headers()),
-            None => serve_file(path, request).await,
+            Held::Memory(bytes, flight) => from_memory(bytes, flight, request.headers()),
+            Held::File => from_file(path, Some(key.size), request.headers(), MP4).await,
+            Held::Refused(r) => refused(r),
         }
     };
     let headers = response.headers_mut();
@@ -87,6 +94,8 @@ pub async fn file(
     );
     measured(response, state, client, fd)
 }
+
+const MP4: &str = "video/mp4";
 
 fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     let Some(wanted) = headers
@@ -101,81 +110,110 @@ fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     })
 }
 
-/// The asset from memory, read into memory first if it fits; `None` when
-/// it is to be served from its file (too large, or gone meanwhile, where
-/// the file path answers 404).
-async fn held(state: &AppState, key: Key, path: &std::path::Path) -> Option<Bytes> {
-    {
-        let mut cache = lock(&state.cache);
-        if let Some(bytes) = cache.get(key) {
-            return Some(bytes);
-        }
-        if !cache.fits(key.size) {
-            return None;
-        }
-    }
-    let bytes = Bytes::from(tokio::fs::read(path).await.ok()?);
-    if bytes.len() as u64 != key.size {
-        return None;
-    }
-    lock(&state.cache).put(key, bytes.clone());
-    Some(bytes)
+/// Where an asset's answer comes from.
+enum Held {
+    /// Its bytes, and the read that produced them while that is shared.
+    Memory(Bytes, Option<Arc<Flight>>),
+    /// Its file, a piece at a time (shared reads are at their budget).
+    File,
+    Refused(Refusal),
 }
 
-/// Whole, or one byte range (206); a range past the end is 416. A malformed
-/// or multi-part Range is ignored (the whole asset), as RFC 9110 allows.
-fn from_memory(bytes: Bytes, headers: &HeaderMap) -> Response {
-    let len = bytes.len() as u64;
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| http_range_header::parse_range_header(v).ok())
-        .map(|parsed| parsed.validate(len));
-    let (status, body, content_range) = match range {
-        Some(Ok(ranges)) if ranges.len() == 1 && *ranges[0].start() < len => {
-            let (start, end) = (*ranges[0].start(), *ranges[0].end());
-            let body = bytes.slice(start as usize..=end as usize);
-            let content_range = format!("bytes {start}-{end}/{len}");
-            (StatusCode::PARTIAL_CONTENT, body, Some(content_range))
-        }
-        Some(Ok(ranges)) if ranges.len() > 1 => (StatusCode::OK, bytes, None),
-        Some(_) => {
+/// The asset from memory: from the cache, or from the one read every
+/// request waiting for it shares (kept in the cache if it fits); from its
+/// file when the reads in flight already hold their budget.
+async fn held(state: &AppState, key: Key, path: &std::path::Path) -> Held {
+    if let Some(bytes) = lock(&state.cache).get(key) {
+        return Held::Memory(bytes, None);
+    }
+    let Some(flight) = state.flights.join(key) else {
+        return Held::File;
+    };
+    let read = async {
+        let (file, len) = files::open(path.to_path_buf(), Some(key.size)).await?;
+        let bytes = files::read_all(file, len).await?;
+        lock(&state.cache).put(key, bytes.clone());
+        Ok(bytes)
+    };
+    match flight.bytes(read).await {
+        Ok(bytes) => Held::Memory(bytes, Some(flight)),
+        Err(r) => Held::Refused(r),
+    }
+}
+
+fn refused(r: Refusal) -> Response {
+    (r.status, r.message + "\n").into_response()
+}
+
+/// The answer to the request's Range for a body of `len` bytes, the body
+/// made by `body` from the selected inclusive byte span.
+fn ranged(
+    headers: &HeaderMap,
+    len: u64,
+    kind: &'static str,
+    body: impl FnOnce(u64, u64) -> Body,
+) -> Response {
+    let wanted = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, start, end) = match range::answer(wanted, len) {
+        range::Answer::Whole => (StatusCode::OK, 0, len),
+        range::Answer::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end + 1),
+        range::Answer::Unsatisfiable => {
             let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
                 r.headers_mut().insert(header::CONTENT_RANGE, v);
             }
             return r;
         }
-        None => (StatusCode::OK, bytes, None),
     };
-    let pieces: Vec<Bytes> = (0..body.len())
-        .step_by(PIECE)
-        .map(|at| body.slice(at..body.len().min(at + PIECE)))
-        .collect();
-    let length = body.len();
-    let mut response = Response::new(Body::from_stream(futures_util::stream::iter(
-        pieces.into_iter().map(Ok::<_, std::convert::Infallible>),
-    )));
+    let mut response = Response::new(if start < end {
+        body(start, end - 1)
+    } else {
+        Body::empty()
+    });
     *response.status_mut() = status;
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    if let Some(v) = content_range.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        h.insert(header::CONTENT_RANGE, v);
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if status == StatusCode::PARTIAL_CONTENT {
+        let span = format!("bytes {start}-{}/{len}", end - 1);
+        if let Ok(v) = HeaderValue::from_str(&span) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
     }
     response
 }
 
-pub async fn serve_file(path: PathBuf, request: Request) -> Response {
-    // One read per asset of a few MB rather than 64 KiB at a time.
-    match ServeFile::new(path)
-        .with_buf_chunk_size(1 << 20)
-        .oneshot(request)
-        .await
-    {
-        Ok(r) => r.map(Body::new),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+/// From memory, in pieces; the body holds the shared read while it is sent.
+fn from_memory(bytes: Bytes, flight: Option<Arc<Flight>>, headers: &HeaderMap) -> Response {
+    ranged(headers, bytes.len() as u64, MP4, |start, end| {
+        let body = bytes.slice(start as usize..=end as usize);
+        let pieces: Vec<Bytes> = (0..body.len())
+            .step_by(PIECE)
+            .map(|at| body.slice(at..body.len().min(at + PIECE)))
+            .collect();
+        Body::from_stream(futures_util::stream::iter(pieces.into_iter().map(
+            move |p| {
+                let _shared = &flight;
+                Ok::<_, std::convert::Infallible>(p)
+            },
+        )))
+    })
+}
+
+/// From the file (opened as [`files::open`] allows, `expected` bytes long
+/// if given), only the bytes the range selects, a piece at a time.
+pub async fn from_file(
+    path: PathBuf,
+    expected: Option<u64>,
+    headers: &HeaderMap,
+    kind: &'static str,
+) -> Response {
+    match files::open(path, expected).await {
+        Ok((file, len)) => ranged(headers, len, kind, |start, end| {
+            files::body(file, start, end)
+        }),
+        Err(r) => refused(r),
     }
 }
 

@@ -9,23 +9,26 @@ pub(crate) mod audience_log;
 mod cache;
 pub(crate) mod client_id;
 pub(crate) mod delivery;
+mod files;
+mod flight;
+mod listener;
 mod params;
 mod playlist_routes;
+mod range;
 pub(crate) mod viewer;
 
 pub use crate::http::api::Params;
+pub use listener::Limits;
 
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::connect_info::Connected;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::IncomingStream;
 use axum::Router;
 use serde::Serialize;
 use tower_http::cors::CorsLayer;
@@ -35,6 +38,7 @@ use crate::stream::reader::Stream;
 use crate::{Error, Result};
 use cache::RecentAssets;
 use client_id::Issuer;
+use flight::Flights;
 use viewer::{Asker, ViewerQuery};
 
 /// How long a read of the directory's index is reused.
@@ -48,6 +52,29 @@ pub struct Config {
     pub cache_bytes: u64,
     /// Viewers the audience log holds at most.
     pub max_viewers: usize,
+    /// Bytes the asset reads shared by waiting requests may hold together
+    /// (past it, answers come from the files a piece at a time).
+    pub shared_read_bytes: u64,
+    pub limits: Limits,
+}
+
+impl Config {
+    /// The defaults of `backset serve` for `dir` on `listen`.
+    pub fn new(dir: PathBuf, listen: SocketAddr) -> Config {
+        Config {
+            dir,
+            listen,
+            cache_bytes: 64 << 20,
+            max_viewers: 100_000,
+            shared_read_bytes: 32 << 20,
+            limits: Limits {
+                header_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 10_000,
+                max_header_bytes: 32 << 10,
+            },
+        }
+    }
 }
 
 struct Shared {
@@ -57,6 +84,7 @@ struct Shared {
     /// Issues viewer ids and checks them, under a secret drawn at start.
     ids: Issuer,
     cache: Mutex<RecentAssets>,
+    flights: Flights,
 }
 
 type AppState = Arc<Shared>;
@@ -67,15 +95,6 @@ type AppState = Arc<Shared>;
 pub struct Peer {
     pub addr: SocketAddr,
     pub fd: RawFd,
-}
-
-impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        Peer {
-            addr: *stream.remote_addr(),
-            fd: stream.io().as_raw_fd(),
-        }
-    }
 }
 
 /// A panic elsewhere must not take the server's bookkeeping down with it.
@@ -126,6 +145,8 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         listen,
         cache_bytes,
         max_viewers,
+        shared_read_bytes,
+        limits,
     } = config;
     let state = Arc::new(Shared {
         dir: dir.clone(),
@@ -133,6 +154,7 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         stream: Mutex::new(None),
         ids: Issuer::new(rand::random()),
         cache: Mutex::new(RecentAssets::new(cache_bytes)),
+        flights: Flights::new(shared_read_bytes),
     });
     let app = Router::new()
         .route("/backset.json", get(params::params))
@@ -147,10 +169,8 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         .map_err(|e| Error::Network(format!("cannot listen on {listen}: {e}")))?;
     let local = listener.local_addr().map_err(Error::io(dir.clone()))?;
     ready(local);
-    axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(Error::io(dir))
+    listener::run(listener, app, limits, shutdown()).await;
+    Ok(())
 }
 
 async fn shutdown() {
