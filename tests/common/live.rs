@@ -18,7 +18,7 @@ pub fn long_capture() -> Vec<u8> {
 pub struct Live {
     pub segment: Child,
     pub feeder: Option<std::thread::JoinHandle<()>>,
-    pub server: Child,
+    pub server: Server,
     pub url: String,
     pub out: PathBuf,
     _dir: tempfile::TempDir,
@@ -33,17 +33,44 @@ impl Drop for Live {
     }
 }
 
-pub fn start_server(out: &Path, listen: &str) -> (Child, String) {
+/// A `serve` process a test owns: killed when it is dropped, also when the
+/// test panics, so no server outlives its test (an orphan would hold the
+/// test harness's output open, and its port).
+pub struct Server(pub Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn start_server(out: &Path, listen: &str) -> (Server, String) {
     start_server_with(out, listen, &[])
 }
 
-pub fn start_server_with(out: &Path, listen: &str, args: &[&str]) -> (Child, String) {
-    let mut server = backset()
-        .args(["serve", out.to_str().unwrap(), "--listen", listen])
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+pub fn start_server_with(out: &Path, listen: &str, args: &[&str]) -> (Server, String) {
+    let mut server = Server(
+        backset()
+            .args(["serve", out.to_str().unwrap(), "--listen", listen])
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
     BufReader::new(server.stderr.take().unwrap())
         .read_line(&mut line)

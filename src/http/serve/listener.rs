@@ -82,7 +82,8 @@ impl Registry {
         let oldest = open
             .iter()
             .filter(|(_, c)| c.activity.answering.load(Ordering::Relaxed) == 0)
-            .min_by_key(|(_, c)| c.activity.last.load(Ordering::Relaxed))
+            // Milliseconds tie often: the older connection (lower id) first.
+            .min_by_key(|(id, c)| (c.activity.last.load(Ordering::Relaxed), **id))
             .map(|(id, _)| *id);
         let Some(c) = oldest.and_then(|id| open.remove(&id)) else {
             return false;
