@@ -252,7 +252,8 @@ pub fn in_ci() -> bool {
 }
 
 /// Links at these rates (bit/s); or, where this machine cannot make them,
-/// None after printing why, and under CI a panic saying why.
+/// None after printing why (to the real standard error, which the test
+/// harness does not capture), and under CI a panic saying why.
 pub fn links_or_skip(test: &str, rates: &[u64]) -> Option<Vec<Link>> {
     sweep_leftovers();
     let made: Result<Vec<Link>, String> = rates.iter().map(|&r| Link::new(r)).collect();
@@ -264,7 +265,8 @@ pub fn links_or_skip(test: &str, rates: &[u64]) -> Option<Vec<Link>> {
                  and iproute2): {why}"
             );
             assert!(!in_ci(), "{why}");
-            eprintln!("SKIPPED {why}");
+            // Past the test harness's capture, so a run shows it.
+            let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
             None
         }
     }
