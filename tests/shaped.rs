@@ -13,6 +13,9 @@
 //! than at the live edge. The table is printed (`--nocapture`;
 //! benches/shaped.sh runs it for the README).
 //!
+//! With env BACKSET_SHAPED_KEEP set, the stream, the viewers' reports and
+//! logs are kept (the directory is printed).
+//!
 //! Needs root for the namespaces: elsewhere the tests say why and return,
 //! under CI (env `CI`) they fail.
 
@@ -49,6 +52,8 @@ fn shaped_links_carry_their_rate_and_follow_its_changes() {
     }
     links[1].set_rate(500_000).expect("rate changed");
     seen.push((500_000, links[1].measure(125_000).expect("measured")));
+    // One asset's worth (1 s at 1 Mbit/s), as a viewer's probe fetches.
+    seen.push((links[0].rate(), links[0].measure(125_000).expect("measured")));
     for (rate, measured) in &seen {
         println!("shaped to {rate} bit/s: measured {measured:.0} bit/s");
     }
@@ -308,6 +313,9 @@ fn run_scenario(links: Vec<Link>) -> (Vec<Viewer>, Vec<serde_json::Value>) {
     drop(procs);
     let _ = feeder.join();
     let reports = viewers.iter().map(Viewer::read_report).collect();
+    if std::env::var_os("BACKSET_SHAPED_KEEP").is_some() {
+        println!("kept the stream, reports and logs in {}", dir.keep().display());
+    }
     (viewers, reports)
 }
 

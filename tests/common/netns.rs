@@ -68,11 +68,12 @@ fn sh(program: &str, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// The token bucket for `bps`: a burst of at least 16 KiB and 10 ms at the
-/// rate (a smaller bucket than one timer tick's worth cannot reach the
-/// rate), packets queued up to 400 ms.
+/// The token bucket for `bps`: a burst of 2.5 ms at the rate, at least
+/// 4 KiB (a bucket under a few packets cannot reach the rate; a larger one
+/// lets a short transfer, one asset, through faster than the rate), packets
+/// queued up to 400 ms.
 fn tbf_args(bps: u64) -> Vec<String> {
-    let burst = (bps / 8 / 100).max(16 * 1024);
+    let burst = (bps / 8 / 400).max(4 * 1024);
     [
         "root".to_string(),
         "tbf".into(),
