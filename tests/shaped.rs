@@ -52,6 +52,8 @@ fn shaped_links_carry_their_rate_and_follow_its_changes() {
     }
     links[1].set_rate(500_000).expect("rate changed");
     seen.push((500_000, links[1].measure(125_000).expect("measured")));
+    links[1].set_rate(3 * MBIT).expect("rate changed back");
+    seen.push((3 * MBIT, links[1].measure(750_000).expect("measured")));
     // One asset's worth (1 s at 1 Mbit/s), as a viewer's probe fetches.
     seen.push((links[0].rate(), links[0].measure(125_000).expect("measured")));
     for (rate, measured) in &seen {
@@ -163,8 +165,8 @@ struct Viewer {
 
 impl Viewer {
     /// `follow` inside the viewer's namespace, against the host's address
-    /// on its link.
-    fn start(&self, port: u16) -> Child {
+    /// on its link; its log lines stamped with the seconds since `t0`.
+    fn start(&self, port: u16, t0: Instant) -> Child {
         let url = format!("http://{}:{port}/", self.link.host_ip);
         let mut c = self.link.command(env!("CARGO_BIN_EXE_backset"));
         c.args(["follow", &url, "--for", &format!("{FOLLOW_S}s")])
@@ -173,11 +175,21 @@ impl Viewer {
         if !self.advised {
             c.args(["--backset", "0s"]);
         }
-        c.stdin(Stdio::null())
+        let mut child = c
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&self.log).unwrap())
+            .stderr(Stdio::piped())
             .spawn()
-            .unwrap()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut log = std::fs::File::create(&self.log).unwrap();
+        // Detached: it ends when follow closes its standard error.
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = writeln!(log, "{:7.3} {line}", t0.elapsed().as_secs_f64());
+            }
+        });
+        child
     }
 
     fn read_report(&self) -> serde_json::Value {
@@ -306,7 +318,8 @@ fn run_scenario(links: Vec<Link>) -> (Vec<Viewer>, Vec<serde_json::Value>) {
     wait_for_assets(&out, ASSETS_BEFORE);
     let dipping = [&viewers[DIPPING], &viewers[DIPPING + LINKS.len()]];
     let schedule = Schedule::start(dipping.iter().map(|v| v.link.clone()).collect(), dips());
-    let mut followers = Procs(viewers.iter().map(|v| v.start(port)).collect());
+    let t0 = Instant::now();
+    let mut followers = Procs(viewers.iter().map(|v| v.start(port, t0)).collect());
     wait_all(&mut followers, &viewers);
     let failed = schedule.finish();
     assert!(failed.is_empty(), "rate changes failed: {failed:?}");
