@@ -55,7 +55,10 @@ fn shaped_links_carry_their_rate_and_follow_its_changes() {
     links[1].set_rate(3 * MBIT).expect("rate changed back");
     seen.push((3 * MBIT, links[1].measure(750_000).expect("measured")));
     // One asset's worth (1 s at 1 Mbit/s), as a viewer's probe fetches.
-    seen.push((links[0].rate(), links[0].measure(125_000).expect("measured")));
+    seen.push((
+        links[0].rate(),
+        links[0].measure(125_000).expect("measured"),
+    ));
     for (rate, measured) in &seen {
         println!("shaped to {rate} bit/s: measured {measured:.0} bit/s");
     }
@@ -75,15 +78,24 @@ fn shaped_links_carry_their_rate_and_follow_its_changes() {
 /// at 1 Mbit/s, 1 s GOPs, AAC at 64 kbit/s, fragmented at key frames.
 fn capture(dir: &Path) -> Vec<u8> {
     let path = dir.join("capture.mp4");
-    let source = format!(
-        "testsrc2=size=640x360:rate=25:duration={CAPTURE_S},noise=alls=12:allf=t"
-    );
+    let source = format!("testsrc2=size=640x360:rate=25:duration={CAPTURE_S},noise=alls=12:allf=t");
     let sine = format!("sine=frequency=440:sample_rate=48000:duration={CAPTURE_S}");
     let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", &source])
+        .args([
+            "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", &source,
+        ])
         .args(["-f", "lavfi", "-i", &sine])
         .args(["-c:v", "libx264", "-preset", "veryfast", "-b:v", "900k"])
-        .args(["-maxrate", "1M", "-bufsize", "1M", "-g", "25", "-keyint_min", "25"])
+        .args([
+            "-maxrate",
+            "1M",
+            "-bufsize",
+            "1M",
+            "-g",
+            "25",
+            "-keyint_min",
+            "25",
+        ])
         .args(["-sc_threshold", "0", "-c:a", "aac", "-b:a", "64k"])
         .args(["-f", "mp4", "-movflags", "frag_keyframe+empty_moov"])
         .arg(&path)
@@ -97,7 +109,14 @@ fn capture(dir: &Path) -> Vec<u8> {
 /// time, each piece at its due time (no drift from oversleeping).
 fn live_segment(out: &Path, bytes: Vec<u8>, seconds: f64) -> (Child, std::thread::JoinHandle<()>) {
     let mut segment = backset()
-        .args(["segment", out.to_str().unwrap(), "-", "-q", "--interval", "1s"])
+        .args([
+            "segment",
+            out.to_str().unwrap(),
+            "-",
+            "-q",
+            "--interval",
+            "1s",
+        ])
         .stdin(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -195,7 +214,11 @@ impl Viewer {
     fn read_report(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(&self.report).unwrap_or_else(|e| {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            panic!("{} ({}): no report ({e}); its log:\n{log}", self.label, self.mode())
+            panic!(
+                "{} ({}): no report ({e}); its log:\n{log}",
+                self.label,
+                self.mode()
+            )
         });
         serde_json::from_str(&text).unwrap()
     }
@@ -260,10 +283,20 @@ fn wait_all(procs: &mut Procs, viewers: &[Viewer]) {
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 let log = std::fs::read_to_string(&v.log).unwrap_or_default();
-                assert!(status.success(), "{} ({}) failed: {status}\n{log}", v.label, v.mode());
+                assert!(
+                    status.success(),
+                    "{} ({}) failed: {status}\n{log}",
+                    v.label,
+                    v.mode()
+                );
                 break;
             }
-            assert!(Instant::now() < deadline, "{} ({}) never stopped", v.label, v.mode());
+            assert!(
+                Instant::now() < deadline,
+                "{} ({}) never stopped",
+                v.label,
+                v.mode()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -273,20 +306,24 @@ fn num(report: &serde_json::Value, key: &str) -> f64 {
     report[key].as_f64().unwrap_or(f64::NAN)
 }
 
-/// The table: per link, the advised viewer's measured throughput, advice,
-/// achieved backset and first asset, and stalls (stalled seconds) advised
-/// vs at the live edge.
+/// The table: per link, the advised viewer's measured throughput (its
+/// probe, which the advice came from, and all its fetches), advice, drawn
+/// and achieved backset and first asset, and stalls (stalled seconds)
+/// advised vs at the live edge.
 fn table(viewers: &[Viewer], reports: &[serde_json::Value]) -> String {
     let mut t = String::from(
-        "| link | measured (Mbit/s) | recommended (s) | drawn (s) | achieved (s) | first asset \
-         | stalls, advised | stalls, live edge |\n|---|---|---|---|---|---|---|---|\n",
+        "| link | probe (Mbit/s) | measured (Mbit/s) | recommended (s) | drawn (s) \
+         | achieved (s) | first asset | stalls, advised | stalls, live edge |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     let n = LINKS.len();
     for i in 0..n {
         let (a, e) = (&reports[i], &reports[i + n]);
         t.push_str(&format!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2} (edge: {:.2}) | {} (edge: {}) | {} ({:.1} s) | {} ({:.1} s) |\n",
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} (edge: {:.2}) | {} (edge: {}) \
+             | {} ({:.1} s) | {} ({:.1} s) |\n",
             viewers[i].label,
+            num(a, "probe_throughput_bps") / 1e6,
             num(a, "throughput_bps") / 1e6,
             num(a, "recommended_s"),
             num(a, "drawn_s"),
@@ -309,6 +346,11 @@ fn run_scenario(links: Vec<Link>) -> (Vec<Viewer>, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let bytes = capture(dir.path());
+    println!(
+        "stream: {:.2} Mbit/s, 1 s assets; {ASSETS_BEFORE} assets published before the viewers \
+         arrive, each follows for {FOLLOW_S} s",
+        bytes.len() as f64 * 8.0 / CAPTURE_S as f64 / 1e6
+    );
     let viewers = viewers(dir.path(), links);
     let mut procs = Procs(Vec::new());
     let (segment, feeder) = live_segment(&out, bytes, CAPTURE_S as f64);
@@ -327,7 +369,10 @@ fn run_scenario(links: Vec<Link>) -> (Vec<Viewer>, Vec<serde_json::Value>) {
     let _ = feeder.join();
     let reports = viewers.iter().map(Viewer::read_report).collect();
     if std::env::var_os("BACKSET_SHAPED_KEEP").is_some() {
-        println!("kept the stream, reports and logs in {}", dir.keep().display());
+        println!(
+            "kept the stream, reports and logs in {}",
+            dir.keep().display()
+        );
     }
     (viewers, reports)
 }

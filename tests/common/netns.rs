@@ -150,7 +150,13 @@ impl Link {
         )?;
         sh(
             "ip",
-            &["addr", "add", &format!("{}/30", self.host_ip), "dev", host_if],
+            &[
+                "addr",
+                "add",
+                &format!("{}/30", self.host_ip),
+                "dev",
+                host_if,
+            ],
         )?;
         sh("ip", &["link", "set", host_if, "up"])?;
         let inside = format!("{}/30", self.ns_ip);
@@ -207,8 +213,8 @@ impl Link {
     /// by a host listener on this link, read inside, over the time from
     /// the connection to the last byte read.
     pub fn measure(&self, bytes: usize) -> Result<f64, String> {
-        let listener =
-            TcpListener::bind((self.host_ip, 0)).map_err(|e| format!("bind {}: {e}", self.host_ip))?;
+        let listener = TcpListener::bind((self.host_ip, 0))
+            .map_err(|e| format!("bind {}: {e}", self.host_ip))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let sender = std::thread::spawn(move || -> std::io::Result<()> {
             let (mut s, _) = listener.accept()?;
