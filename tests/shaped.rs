@@ -13,6 +13,9 @@
 //! than at the live edge. The table is printed (`--nocapture`;
 //! benches/shaped.sh runs it for the README).
 //!
+//! Each viewer has a fixed `--client` id, which seeds its draw: a run draws
+//! what the last one did from the same advice.
+//!
 //! With env BACKSET_SHAPED_KEEP set, the stream, the viewers' reports and
 //! logs are kept (the directory is printed).
 //!
@@ -176,6 +179,9 @@ impl Drop for Procs {
 /// live edge.
 struct Viewer {
     label: &'static str,
+    /// `--client`: seeds the draw, so a run draws what the last one did
+    /// from the same advice.
+    client: String,
     advised: bool,
     link: Arc<Link>,
     report: PathBuf,
@@ -188,7 +194,8 @@ impl Viewer {
     fn start(&self, port: u16, t0: Instant) -> Child {
         let url = format!("http://{}:{port}/", self.link.host_ip);
         let mut c = self.link.command(env!("CARGO_BIN_EXE_backset"));
-        c.args(["follow", &url, "--for", &format!("{FOLLOW_S}s")])
+        c.args(["follow", &url, "--client", &self.client])
+            .args(["--for", &format!("{FOLLOW_S}s")])
             .arg("--report")
             .arg(&self.report);
         if !self.advised {
@@ -266,6 +273,7 @@ fn viewers(dir: &Path, links: Vec<Link>) -> Vec<Viewer> {
             let advised = i < LINKS.len();
             Viewer {
                 label,
+                client: format!("shaped-{i}"),
                 advised,
                 link: Arc::new(link),
                 report: dir.join(format!("report-{i}.json")),
@@ -304,6 +312,13 @@ fn wait_all(procs: &mut Procs, viewers: &[Viewer]) {
 
 fn num(report: &serde_json::Value, key: &str) -> f64 {
     report[key].as_f64().unwrap_or(f64::NAN)
+}
+
+/// A count the report must carry.
+fn count(report: &serde_json::Value, key: &str) -> u64 {
+    report[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {key} in the report {report}"))
 }
 
 /// The table: per link, the advised viewer's measured throughput (its
@@ -395,20 +410,20 @@ fn slow_and_dipping_viewers_start_further_back_and_stall_no_more_than_at_the_edg
             fast["recommended_s"]
         );
     }
+    let (first_slow, first_fast) = (count(slow, "first_sequence"), count(fast, "first_sequence"));
     assert!(
-        slow["first_sequence"].as_u64() < fast["first_sequence"].as_u64(),
-        "the 0.9 Mbit/s viewer started at asset {}, the 50 Mbit/s one at {}",
-        slow["first_sequence"],
-        fast["first_sequence"]
+        first_slow < first_fast,
+        "the 0.9 Mbit/s viewer started at asset {first_slow}, the 50 Mbit/s one at {first_fast}"
     );
     for i in [0, DIPPING] {
-        let (advised, edge) = (&reports[i], &reports[i + n]);
+        let (advised, edge) = (
+            count(&reports[i], "stalls"),
+            count(&reports[i + n], "stalls"),
+        );
         assert!(
-            advised["stalls"].as_u64() <= edge["stalls"].as_u64(),
-            "{}: {} stalls at the advised backset, {} at the live edge",
-            viewers[i].label,
-            advised["stalls"],
-            edge["stalls"]
+            advised <= edge,
+            "{}: {advised} stalls at the advised backset, {edge} at the live edge",
+            viewers[i].label
         );
     }
     drop(viewers);
