@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::live::wait_for_assets;
-use common::netns::{leftovers, links_or_skip, Link, Schedule};
+use common::netns::{links_or_skip, present, Link, Schedule};
 use common::*;
 
 const MBIT: u64 = 1_000_000;
@@ -72,8 +72,9 @@ fn shaped_links_carry_their_rate_and_follow_its_changes() {
             "shaped to {rate} bit/s, measured {measured:.0} bit/s (all: {seen:?})"
         );
     }
+    let names: Vec<String> = links.iter().flat_map(Link::names).collect();
     drop(links);
-    assert_eq!(leftovers(), Vec::<String>::new(), "links left behind");
+    assert_eq!(present(&names), Vec::<String>::new(), "links left behind");
 }
 
 /// An 80 s capture at about 1 Mbit/s: noisy 640x360 test pattern at 25 fps
@@ -426,6 +427,7 @@ fn slow_and_dipping_viewers_start_further_back_and_stall_no_more_than_at_the_edg
             viewers[i].label
         );
     }
+    let names: Vec<String> = viewers.iter().flat_map(|v| v.link.names()).collect();
     drop(viewers);
-    assert_eq!(leftovers(), Vec::<String>::new(), "links left behind");
+    assert_eq!(present(&names), Vec::<String>::new(), "links left behind");
 }

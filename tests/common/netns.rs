@@ -18,6 +18,7 @@
 //! /30 in 10.200.0.0/16, one no interface here uses yet. Dropping a link
 //! deletes the host end (which deletes its peer at once; a namespace's own
 //! teardown is asynchronous) and the namespace, during a panic too.
+//! [`present`] tells which of a set of names are still there;
 //! [`sweep_leftovers`] removes links left by processes that no longer run.
 
 use std::io::{Read, Write};
@@ -177,6 +178,12 @@ impl Link {
         Ok(())
     }
 
+    /// The namespace's and the host link's names, to check after a drop
+    /// that they are gone ([`present`]).
+    pub fn names(&self) -> [String; 2] {
+        [self.ns.clone(), self.host_if.clone()]
+    }
+
     /// The rate the link is shaped to now, bit/s.
     pub fn rate(&self) -> u64 {
         self.rate_bps.load(Ordering::Relaxed)
@@ -284,25 +291,17 @@ pub fn links_or_skip(test: &str, rates: &[u64]) -> Option<Vec<Link>> {
     }
 }
 
-/// Names of this process's namespaces and host links still present.
-pub fn leftovers() -> Vec<String> {
-    let pid = std::process::id();
-    let ns_prefix = format!("{NS_PREFIX}{pid}-");
-    let if_prefix = format!("bh{pid:x}-");
-    let mut left: Vec<String> = namespaces()
-        .into_iter()
-        .filter(|n| n.starts_with(&ns_prefix))
-        .collect();
+/// Of these namespaces and host links (from [`Link::names`]), those still
+/// present.
+pub fn present(names: &[String]) -> Vec<String> {
+    let mut here = namespaces();
     let links = sh("ip", &["-o", "link", "show"]).unwrap_or_default();
     for line in links.lines() {
         if let Some(name) = line.split(": ").nth(1) {
-            let name = name.split('@').next().unwrap_or(name);
-            if name.starts_with(&if_prefix) {
-                left.push(name.to_string());
-            }
+            here.push(name.split('@').next().unwrap_or(name).to_string());
         }
     }
-    left
+    names.iter().filter(|n| here.contains(n)).cloned().collect()
 }
 
 fn namespaces() -> Vec<String> {
