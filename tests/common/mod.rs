@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod live;
+pub mod netns;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
