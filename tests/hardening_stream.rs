@@ -156,6 +156,50 @@ fn a_sparse_tail_of_zeros_answers_locate_at_once() {
 }
 
 #[test]
+fn serve_answers_and_stops_at_once_whatever_the_index_holds() {
+    let (_dir, out) = stream();
+    let valid = index_len(&out);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(out.join("index.bin"))
+        .unwrap();
+    f.set_len(valid + (100 << 30)).unwrap();
+    let (mut server, url) = common::live::start_server(&out, "127.0.0.1:0");
+    let asked = Instant::now();
+    let answer = ureq::get(format!("{url}backset.json"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(answer.contains("recommended_s"), "{answer}");
+    let pid = pid_of(&server);
+    // SAFETY: a signal to the child this test started and still owns.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(1),
+            "still serving 1 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+fn pid_of(child: &std::process::Child) -> i32 {
+    i32::try_from(child.id()).unwrap()
+}
+
+#[test]
 fn a_random_tail_is_reported_by_verify_with_its_offset_and_size() {
     let (_dir, out) = stream();
     let valid = index_len(&out);
