@@ -217,11 +217,16 @@ impl Server {
     fn params(&self, t: u64, cmcd: &Cmcd) -> Params {
         let (first, newest) = self.window(t);
         let throughput = cmcd.mtp_bps();
+        // As advise does: the maximum never reaches past the window.
+        let window_s = ((newest + 1 - first) * ASSET_MS) as f64 / 1000.0;
+        let maximum_s = window_s.min(4.0);
         Params {
             client: ISSUED.into(),
             advice: Advice {
-                recommended_s: throughput.map_or(2.0, |bps| (1e5 / bps).clamp(0.5, 3.5)),
-                maximum_s: 4.0,
+                recommended_s: throughput
+                    .map_or(2.0, |bps| (1e5 / bps).clamp(0.5, 3.5))
+                    .min(maximum_s),
+                maximum_s,
                 coefficients: Coefficients {
                     less: 0.1,
                     more: 0.2,
@@ -509,7 +514,8 @@ fn a_new_viewer_measures_its_link_then_draws_from_the_advice_for_it() {
             clock: Clock::Live
         }
     );
-    assert_eq!((report.recommended_s, report.maximum_s), (2.5, 4.0));
+    // Three assets retained at the start: the maximum is the window, 3 s.
+    assert_eq!((report.recommended_s, report.maximum_s), (2.5, 3.0));
     assert_eq!(report.distribution.as_deref(), Some(DISTRIBUTION));
     assert!(close(report.throughput_bps.unwrap(), 40_000.0));
     assert!(run
@@ -868,7 +874,7 @@ fn refused(server: &Server) -> Error {
 
 #[test]
 fn every_value_in_the_parameters_is_checked() {
-    let cases: [(Edit<Params>, &str); 16] = [
+    let cases: [(Edit<Params>, &str); 17] = [
         (
             |p| p.advice.recommended_s = -1000.0,
             "recommended_s -1000.0 is not a duration",
@@ -879,7 +885,7 @@ fn every_value_in_the_parameters_is_checked() {
         ),
         (
             |p| p.advice.recommended_s = 5.0,
-            "recommended_s 5.0 is over maximum_s 4.0",
+            "recommended_s 5.0 is over maximum_s 3.0",
         ),
         (
             |p| p.advice.coefficients.less = 1.5,
@@ -913,6 +919,13 @@ fn every_value_in_the_parameters_is_checked() {
         (
             |p| p.first_sequence = p.live_edge_sequence + 1,
             "is past live_edge_sequence",
+        ),
+        (
+            |p| {
+                p.advice.maximum_s = 3.5;
+                p.advice.recommended_s = 3.5;
+            },
+            "maximum_s 3.5 is past the retained window of 3.000 s",
         ),
         (
             |p| p.viewer.throughput_bps = Some(-1.0),

@@ -73,6 +73,16 @@ pub fn params(p: &Params) -> Result<(), String> {
             p.first_sequence, p.live_edge_sequence
         ));
     }
+    // The retained window, in assets of the advertised duration; advise
+    // keeps its maximum inside it (rounded to the millisecond).
+    let assets = (p.live_edge_sequence - p.first_sequence) as f64 + 1.0;
+    let window_s = assets * p.asset_duration_s;
+    if a.maximum_s > window_s + 0.01 {
+        return Err(format!(
+            "maximum_s {:?} is past the retained window of {window_s:.3} s",
+            a.maximum_s
+        ));
+    }
     if let Some(bps) = p.viewer.throughput_bps {
         if !bps.is_finite() || bps < 0.0 {
             return Err(format!("viewer.throughput_bps {bps:?} is not a throughput"));
