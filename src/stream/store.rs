@@ -125,12 +125,13 @@ impl OutDir {
         let Some(body) = self.body.as_mut() else {
             return Err(Error::Internal("no body file".into()));
         };
-        let written = write_all_vectored(&mut body.file, bytes);
-        if written.is_err() {
-            // The asset cannot be whole: its publish fails on the length.
-            self.body = None;
-        }
-        written.map_err(Error::io(&self.asset_path(sequence)))
+        let Err(err) = write_all_vectored(&mut body.file, bytes) else {
+            return Ok(());
+        };
+        let path = body.path.clone();
+        // The asset cannot be whole: its publish fails on the length.
+        self.body = None;
+        Err(Error::Io { path, err })
     }
 
     /// Writes the asset under a temporary name (its header, the fragments
