@@ -2,13 +2,20 @@
 //! assets that are complete and any warnings. The caller owns files, clocks
 //! and signals.
 //!
+//! Each fragment of the open asset is handed out as it is made
+//! ([`Event::Fragment`]); the finished asset's event carries its header
+//! only. So what the segmenter holds is about one input fragment whatever
+//! an asset's size ([`Segmenter::held_bytes`]).
+//!
 //! Assets are cut at entry points (key frames), so each starts with one. A
-//! stream whose key frames stop would make one unbounded asset, held in
-//! memory until it closes; the safety limits of [`Config`] cut it anyway at
+//! stream whose key frames stop would make one unbounded asset; the safety
+//! limits of [`Config`] cut it anyway at
 //! the next fragment once it is too long or too large. The asset after such
 //! a cut starts without a key frame: its maps list no entry point, a player
 //! may not start from it, and `locate` never points into it. The first key
 //! frame that comes ends it and opens an ordinary asset there.
+
+use bytes::Bytes;
 
 use crate::capture::asset::{AssetBuilder, FinishedAsset};
 use crate::capture::fragment::{self, Fragment};
@@ -69,7 +76,14 @@ pub enum Event {
         tracks: Vec<Track>,
         timescale: u32,
     },
-    /// An asset is complete and may be published.
+    /// The next fragment of the open asset `sequence`, as byte ranges to
+    /// write in order; the asset's file is its header then these.
+    Fragment {
+        sequence: u64,
+        bytes: Vec<Bytes>,
+    },
+    /// An asset is complete and may be published: its header and maps,
+    /// after all its fragments.
     Asset(FinishedAsset),
     Warning(String),
 }
@@ -243,6 +257,14 @@ impl Segmenter {
         self.framer.buffered()
     }
 
+    /// Bytes of capture the segmenter holds between calls: the partial box
+    /// being framed and a `moof` waiting for its `mdat`. The open asset's
+    /// fragments are not among them: they left as events.
+    pub fn held_bytes(&self) -> usize {
+        let moof = self.init.as_ref().and_then(|s| s.moof.as_ref());
+        self.framer.buffered() + moof.map_or(0, |m| m.bytes.len())
+    }
+
     fn on_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
         self.run.consumed = b.offset + b.bytes.len() as u64;
         if let Some((at, count)) = b.skipped_before {
@@ -377,7 +399,8 @@ impl Segmenter {
             if entry_ts.is_none() {
                 self.safety_cut(state, fragment.moof_offset, events)?;
             }
-            self.add_piece(state, fragment, &piece, entry_ts.map(|ts| (ts, now_us)))?;
+            let entry = entry_ts.map(|ts| (ts, now_us));
+            self.add_piece(state, fragment, &piece, entry, events)?;
         }
         Ok(())
     }
@@ -409,24 +432,32 @@ impl Segmenter {
         Ok(())
     }
 
-    /// Writes `piece` into the open asset as one fragment; `entry` marks it
-    /// as an entry point: (timestamp, wall-clock receive time).
+    /// Writes `piece` into the open asset as one fragment, handed out in
+    /// `events`; `entry` marks it as an entry point: (timestamp, wall-clock
+    /// receive time).
     fn add_piece(
         &mut self,
         state: &mut InitState,
         fragment: &Fragment,
         piece: &Piece,
         entry: Option<(u64, u64)>,
+        events: &mut Vec<Event>,
     ) -> Result<()> {
         let Some(asset) = self.asset.as_mut() else {
             return Ok(());
         };
         self.run.fragment_sequence = self.run.fragment_sequence.wrapping_add(1);
         let sequence = self.run.fragment_sequence;
-        let len = asset.builder.add_fragment(entry, |out| {
+        let bytes = asset.builder.add_fragment(entry, |out| {
             write_fragment(out, fragment, piece, &state.init, sequence)
         })?;
-        self.run.datastamps.stamp(len);
+        self.run
+            .datastamps
+            .stamp(bytes.iter().map(|b| b.len() as u64).sum());
+        events.push(Event::Fragment {
+            sequence: asset.builder.sequence,
+            bytes,
+        });
         let end = reference_end(fragment, piece, state.init.reference());
         if let Some(end) = end.filter(|_| state.clock.started()) {
             asset.end = asset.end.max(state.clock.timestamp(end));

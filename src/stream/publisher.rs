@@ -106,6 +106,7 @@ impl Publisher {
     pub fn handle(&mut self, event: Event, now_us: u64, notes: &mut Vec<Note>) -> Result<()> {
         match event {
             Event::Started { tracks, timescale } => self.start(tracks, timescale, notes),
+            Event::Fragment { sequence, bytes } => self.out.append_fragment(sequence, &bytes),
             Event::Asset(asset) => {
                 let record = self.out.publish(&asset, now_us)?;
                 self.published += 1;
@@ -270,14 +271,31 @@ mod tests {
         events
     }
 
+    /// The events in steps: each is the fragments before an event, then
+    /// that event.
+    fn steps(resume: Option<Resume>) -> Vec<Vec<Event>> {
+        let mut steps = vec![Vec::new()];
+        for event in events(resume) {
+            let fragment = matches!(event, Event::Fragment { .. });
+            steps.last_mut().unwrap().push(event);
+            if !fragment {
+                steps.push(Vec::new());
+            }
+        }
+        steps.pop();
+        steps
+    }
+
     /// Publishes the whole capture into `config.dir`, calling `after` once
-    /// each event is handled; returns the notes.
+    /// each step is handled; returns the notes.
     fn publish_with(config: Config, mut after: impl FnMut(&Publisher)) -> Vec<Note> {
         let (mut publisher, resume) = Publisher::open(config, T0).unwrap();
         let mut notes = Vec::new();
-        for (i, event) in events(resume).into_iter().enumerate() {
+        for (i, step) in steps(resume).into_iter().enumerate() {
             let now = T0 + (i as u64 + 1) * 2_000_000;
-            publisher.handle(event, now, &mut notes).unwrap();
+            for event in step {
+                publisher.handle(event, now, &mut notes).unwrap();
+            }
             after(&publisher);
         }
         publisher.finish(T0 + 60_000_000).unwrap();
@@ -416,9 +434,16 @@ mod tests {
         )
         .unwrap();
         let mut notes = Vec::new();
-        let mut events = events(None).into_iter();
-        for event in events.by_ref().take(3) {
-            publisher.handle(event, T0, &mut notes).unwrap();
+        let mut events = steps(None).into_iter().flatten().peekable();
+        for _ in 0..3 {
+            while let Some(Event::Fragment { .. }) = events.peek() {
+                publisher
+                    .handle(events.next().unwrap(), T0, &mut notes)
+                    .unwrap();
+            }
+            publisher
+                .handle(events.next().unwrap(), T0, &mut notes)
+                .unwrap();
         }
         assert_eq!(published(&notes).len(), 2);
         assert_eq!(descriptor(d).first_sequence, 0);

@@ -8,8 +8,10 @@
 //! when it fails.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
 
 use crate::capture::asset::FinishedAsset;
 use crate::capture::segmenter::Resume;
@@ -27,6 +29,8 @@ pub struct OutDir {
     naming: Naming,
     index: Option<IndexWriter>,
     fsync: bool,
+    /// The open asset's fragments so far, on disk.
+    body: Option<BodyFile>,
     /// Held for the writer's whole life: the lock goes with the descriptor.
     _lock: File,
 }
@@ -82,6 +86,7 @@ impl OutDir {
                 naming,
                 index: None,
                 fsync,
+                body: None,
                 _lock: lock,
             },
             resume,
@@ -108,12 +113,52 @@ impl OutDir {
         Ok(())
     }
 
-    /// Writes the asset under a temporary name, renames it into place, then
-    /// appends its index record: a reader that finds a record finds the
-    /// whole asset.
+    /// Appends a fragment of the open asset `sequence` to its body file. A
+    /// body file of another asset (one that never finished) goes first.
+    pub fn append_fragment(&mut self, sequence: u64, bytes: &[Bytes]) -> Result<()> {
+        if self.body.as_ref().is_some_and(|b| b.sequence != sequence) {
+            self.body = None;
+        }
+        if self.body.is_none() {
+            self.body = Some(BodyFile::create(&self.asset_path(sequence), sequence)?);
+        }
+        let Some(body) = self.body.as_mut() else {
+            return Err(Error::Internal("no body file".into()));
+        };
+        let Err(err) = write_all_vectored(&mut body.file, bytes) else {
+            return Ok(());
+        };
+        let path = body.path.clone();
+        // The asset cannot be whole: its publish fails on the length.
+        self.body = None;
+        Err(Error::Io { path, err })
+    }
+
+    /// Writes the asset under a temporary name (its header, the fragments
+    /// it holds, then its body file), renames it into place, then appends
+    /// its index record: a reader that finds a record finds the whole
+    /// asset. The body file goes whatever happens.
     pub fn publish(&mut self, asset: &FinishedAsset, published_us: u64) -> Result<Record> {
         let final_path = self.asset_path(asset.sequence());
-        write_atomically(&final_path, self.fsync, |f| write_all_vectored(f, asset))?;
+        let mut body = self.body.take().filter(|b| b.sequence == asset.sequence());
+        write_atomically(&final_path, self.fsync, |f| {
+            f.write_all(&asset.header)?;
+            write_all_vectored(f, &asset.body)?;
+            if let Some(body) = body.as_mut() {
+                body.file.rewind()?;
+                std::io::copy(&mut body.file, f)?;
+            }
+            if f.stream_position()? != asset.size() {
+                return Err(std::io::Error::other(format!(
+                    "asset {} has {} bytes, its maps say {}",
+                    asset.sequence(),
+                    f.stream_position()?,
+                    asset.size()
+                )));
+            }
+            Ok(())
+        })?;
+        drop(body);
         if self.fsync {
             File::open(&self.dir)
                 .and_then(|d| d.sync_all())
@@ -163,10 +208,51 @@ impl OutDir {
     }
 }
 
-/// Writes the asset's slices with as few system calls as the kernel allows.
-fn write_all_vectored(f: &mut File, asset: &FinishedAsset) -> std::io::Result<()> {
+/// The open asset's fragments, appended as they come; removed when dropped
+/// (published, abandoned or failed), so none outlives its writer.
+struct BodyFile {
+    sequence: u64,
+    path: PathBuf,
+    file: File,
+}
+
+impl BodyFile {
+    /// Creates the body file beside the asset at `asset`.
+    fn create(asset: &Path, sequence: u64) -> Result<BodyFile> {
+        let name = asset
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = asset.with_file_name(format!(".{name}.body.partial"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(Error::io(&path))?;
+        Ok(BodyFile {
+            sequence,
+            path,
+            file,
+        })
+    }
+}
+
+impl Drop for BodyFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Writes byte ranges with as few system calls as the kernel allows.
+fn write_all_vectored(f: &mut File, pieces: &[Bytes]) -> std::io::Result<()> {
     use std::io::IoSlice;
-    let all: Vec<&[u8]> = asset.slices().filter(|s| !s.is_empty()).collect();
+    let all: Vec<&[u8]> = pieces
+        .iter()
+        .map(|b| b.as_ref())
+        .filter(|s| !s.is_empty())
+        .collect();
     // The kernel takes at most IOV_MAX (1024) slices per call.
     for batch in all.chunks(1024) {
         let mut slices: Vec<IoSlice> = batch.iter().map(|s| IoSlice::new(s)).collect();

@@ -383,6 +383,7 @@ fn stray(sequence: u64, next: u64, listed: &BTreeSet<u64>) -> Option<Stray> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::asset::Assembler;
     use crate::capture::maps::Entry;
     use crate::capture::segmenter::{Config, Event, Segmenter};
 
@@ -393,8 +394,10 @@ mod tests {
         let mut events = Vec::new();
         segmenter.push(capture, 0, &mut events).unwrap();
         segmenter.finish(&mut events).unwrap();
+        let mut assembler = Assembler::default();
         events
             .into_iter()
+            .filter_map(|e| assembler.take(e))
             .filter_map(|e| match e {
                 Event::Asset(a) => {
                     Some((a.slices().collect::<Vec<_>>().concat(), Record::of(&a, 0)))

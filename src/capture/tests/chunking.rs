@@ -79,7 +79,7 @@ fn segment_boxes(capture: &[u8]) -> Outcome {
     }
     let tail = framer.unfinished().filter(|_| failure.is_none());
     let finished = segmenter.finish_with(tail, &mut events);
-    let events: Vec<Seen> = events.into_iter().map(Seen::from).collect();
+    let events = seen(events);
     if !events.iter().any(|e| matches!(e, Seen::Asset(_))) {
         failure = failure.or(finished.err());
     }

@@ -258,3 +258,81 @@ fn a_key_frame_after_a_safety_cut_ends_the_keyless_asset() {
         o.summary()
     );
 }
+
+/// Feeds `capture` in `chunk`-byte reads through a segmenter and a
+/// publisher into `dir`, as `backset segment` does; after each read, checks
+/// `check(held bytes, body file length)`. Returns the published file.
+fn publish_in_reads(
+    capture: &[u8],
+    chunk: usize,
+    dir: &std::path::Path,
+    mut check: impl FnMut(usize, u64),
+) -> Vec<u8> {
+    use crate::stream::publisher::{Config as Out, Publisher};
+    let out = Out {
+        dir: dir.to_path_buf(),
+        prefix: "asset".into(),
+        new: false,
+        fsync: false,
+        cut: Config::default(),
+        keep_us: None,
+        keep_assets: None,
+        hls: false,
+        dash: false,
+    };
+    let (mut publisher, resume) = Publisher::open(out, NOW).unwrap();
+    let mut segmenter = Segmenter::new(Config::default(), resume);
+    let (mut events, mut notes) = (Vec::new(), Vec::new());
+    let body = dir.join(".asset-00000000.mp4.body.partial");
+    for c in capture.chunks(chunk) {
+        segmenter.push(c, NOW, &mut events).unwrap();
+        for e in events.drain(..) {
+            publisher.handle(e, NOW, &mut notes).unwrap();
+        }
+        let on_disk = std::fs::metadata(&body).map_or(0, |m| m.len());
+        check(segmenter.held_bytes(), on_disk);
+    }
+    segmenter.finish(&mut events).unwrap();
+    for e in events.drain(..) {
+        publisher.handle(e, NOW, &mut notes).unwrap();
+    }
+    publisher.finish(NOW).unwrap();
+    assert!(!body.exists(), "the body file goes at the publish");
+    std::fs::read(dir.join("asset-00000000.mp4")).unwrap()
+}
+
+#[test]
+fn an_asset_that_never_ends_is_held_on_disk_not_in_memory() {
+    let endless = key_frames_stop(fixture("h264-aac-fragdur.mp4"));
+    let fragment = parse(&endless)
+        .boxes
+        .iter()
+        .map(|b| b.bytes.len())
+        .max()
+        .unwrap_or(0);
+    let chunk = 4096;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut max_held, mut grown) = (0, Vec::new());
+    let file = publish_in_reads(&endless, chunk, dir.path(), |held, on_disk| {
+        max_held = max_held.max(held);
+        if grown.last() != Some(&on_disk) {
+            grown.push(on_disk);
+        }
+    });
+    // The whole capture is one asset (no limit reached), yet the segmenter
+    // never held more than a box being framed plus one read.
+    let whole = Feed::new(Config::default()).run(&endless);
+    let assets = whole.assets();
+    assert_eq!(assets.len(), 1, "{}", whole.summary());
+    assert_eq!(file, assets[0].bytes, "as assembled in-process");
+    assert!(
+        max_held <= fragment + chunk,
+        "held {max_held} bytes; a fragment is {fragment}"
+    );
+    let asset = assets[0].asset.body_len as usize;
+    assert!(max_held < asset / 2, "held {max_held} of {asset} bytes");
+    // The open asset grew on disk fragment by fragment before its publish.
+    assert!(grown.len() >= 4, "body file lengths {grown:?}");
+    assert!(grown.windows(2).all(|p| p[0] < p[1]), "{grown:?}");
+    assert_eq!(*grown.last().unwrap(), assets[0].asset.body_len);
+}

@@ -9,7 +9,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::capture::asset::FinishedAsset;
+use crate::capture::asset::{Assembler, FinishedAsset};
 use crate::capture::fragment::{self, Fragment};
 use crate::capture::framing::{Framer, RawBox};
 use crate::capture::init::{Init, Track};
@@ -110,17 +110,23 @@ pub enum Seen {
     Warning(String),
 }
 
-impl From<Event> for Seen {
-    fn from(e: Event) -> Seen {
-        match e {
+/// The segmenter's events, comparable: each asset put back together from
+/// the fragments handed out before it (the one place that does).
+pub fn seen(events: Vec<Event>) -> Vec<Seen> {
+    let mut assembler = Assembler::default();
+    events
+        .into_iter()
+        .filter_map(|e| assembler.take(e))
+        .map(|e| match e {
             Event::Started { tracks, timescale } => Seen::Started { tracks, timescale },
             Event::Asset(asset) => Seen::Asset(Published {
                 bytes: asset.slices().flatten().copied().collect(),
                 asset,
             }),
             Event::Warning(w) => Seen::Warning(w),
-        }
-    }
+            Event::Fragment { .. } => unreachable!("the assembler keeps fragments"),
+        })
+        .collect()
 }
 
 /// What the segmenter made of a capture.
@@ -262,7 +268,7 @@ impl Feed {
             }
         }
         let finished = segmenter.finish(&mut events);
-        let events: Vec<Seen> = events.into_iter().map(Seen::from).collect();
+        let events = seen(events);
         let published = events.iter().any(|e| matches!(e, Seen::Asset(_)));
         if let (None, false, Err(e)) = (&failure, published, finished) {
             failure = Some(e);
