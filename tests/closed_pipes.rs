@@ -60,21 +60,24 @@ fn stream(dir: &Path) -> (String, String) {
     (out.to_str().unwrap().to_string(), asset)
 }
 
+/// A draw long enough that its reader goes away before it ends.
+const DRAW: [&str; 9] = [
+    "draw",
+    "-n",
+    "100000",
+    "--recommended",
+    "2s",
+    "--max",
+    "4s",
+    "--coeffs",
+    COEFFS,
+];
+
 #[test]
 fn every_command_exits_quietly_when_its_reader_goes_away() {
     let dir = tempfile::tempdir().unwrap();
     let (out, asset) = stream(dir.path());
-    let draw = [
-        "draw",
-        "-n",
-        "100000",
-        "--recommended",
-        "2s",
-        "--max",
-        "4s",
-        "--coeffs",
-        COEFFS,
-    ];
+    let draw = DRAW;
     let commands: Vec<Vec<&str>> = vec![
         vec!["inspect", &asset],
         vec!["inspect", &asset, "--json"],
@@ -105,17 +108,7 @@ fn every_command_exits_quietly_when_its_reader_goes_away() {
 fn a_reader_that_takes_one_line_then_goes_is_no_failure() {
     let dir = tempfile::tempdir().unwrap();
     let (_, asset) = stream(dir.path());
-    let draw = [
-        "draw",
-        "-n",
-        "100000",
-        "--recommended",
-        "2s",
-        "--max",
-        "4s",
-        "--coeffs",
-        COEFFS,
-    ];
+    let draw = DRAW;
     for args in [draw.as_slice(), &["inspect", &asset]] {
         assert_quiet(args, &closed_after_a_line(args));
     }
