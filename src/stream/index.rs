@@ -52,6 +52,30 @@ pub struct Record {
     pub published_us: u64,
 }
 
+/// What a run of consecutive records says of the stream: how long it is,
+/// its mean asset duration and its mean bitrate (over the fragments, the
+/// headers every asset repeats left out).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Span {
+    /// Never under a millisecond, so rates stay finite.
+    pub seconds: f64,
+    pub asset_seconds: f64,
+    pub bitrate_bps: f64,
+}
+
+impl Span {
+    pub fn of(records: &[Record], timescale: u32) -> Span {
+        let ticks: u64 = records.iter().map(|r| r.duration).sum();
+        let seconds = crate::stream::locate::seconds(ticks, timescale).max(1e-3);
+        let media: u64 = records.iter().map(|r| r.media_len()).sum();
+        Span {
+            seconds,
+            asset_seconds: seconds / records.len().max(1) as f64,
+            bitrate_bps: media as f64 * 8.0 / seconds,
+        }
+    }
+}
+
 impl Record {
     /// The record of a finished asset published at `published_us`.
     pub(crate) fn of(asset: &FinishedAsset, published_us: u64) -> Record {

@@ -13,7 +13,7 @@ use crate::capture::init::Track;
 use crate::capture::segmenter::{self, Event, Resume};
 use crate::capture::stamps::rescale;
 use crate::stream::descriptor::{self, Descriptor};
-use crate::stream::index::Record;
+use crate::stream::index::{Record, Span};
 use crate::stream::naming::Naming;
 use crate::stream::playlists::{self, Listing};
 use crate::stream::retention::Retention;
@@ -210,17 +210,15 @@ impl Publisher {
         }
         let records: Vec<Record> = self.window.iter().flat_map(|w| w.kept().copied()).collect();
         let timescale = self.descriptor.timescale;
-        let total: u64 = records.iter().map(|r| r.duration).sum();
-        let seconds = (total as f64 / f64::from(timescale.max(1))).max(1e-3);
-        let media: u64 = records.iter().map(|r| r.media_len()).sum();
+        let span = Span::of(&records, timescale);
         let listing = Listing {
             records: &records,
             naming: self.out.naming(),
             timescale,
             ended: self.descriptor.ended,
-            start_behind_s: 3.0 * seconds / records.len().max(1) as f64,
+            start_behind_s: 3.0 * span.asset_seconds,
             started_us: self.descriptor.started_us,
-            bitrate_bps: (media as f64 * 8.0 / seconds) as u64,
+            bitrate_bps: span.bitrate_bps as u64,
         };
         if self.hls {
             self.out
@@ -331,17 +329,15 @@ mod tests {
     fn as_a_reader_renders(dir: &Path) -> (String, String) {
         let stream = Stream::open(dir).unwrap();
         let records: Vec<_> = stream.retained().collect();
-        let total: u64 = records.iter().map(|r| r.duration).sum();
-        let seconds = stream.seconds(total).max(1e-3);
+        let span = Span::of(&records, stream.index.timescale);
         let listing = Listing {
             records: &records,
             naming: &stream.naming,
             timescale: stream.index.timescale,
             ended: stream.descriptor.ended,
-            start_behind_s: 3.0 * seconds / records.len().max(1) as f64,
+            start_behind_s: 3.0 * span.asset_seconds,
             started_us: stream.descriptor.started_us,
-            bitrate_bps: (records.iter().map(|r| r.media_len()).sum::<u64>() as f64 * 8.0 / seconds)
-                as u64,
+            bitrate_bps: span.bitrate_bps as u64,
         };
         (playlists::hls(&listing), playlists::dash(&listing))
     }

@@ -10,6 +10,7 @@ use super::{json, lock, not_found, now_us, unavailable, AppState, Peer, Shared};
 use crate::http::api::{AudienceFacts, Located, Params, ViewerFacts};
 use crate::http::serve::audience_log::Facts;
 use crate::policy::advise::{advise, Audience};
+use crate::stream::index::Span;
 use crate::stream::locate::Target;
 use crate::stream::reader::Stream;
 use crate::units::{parse_duration_us, parse_size};
@@ -18,10 +19,8 @@ use crate::Error;
 pub(super) fn advice_for(stream: &Stream, state: &Shared, client: &str) -> Option<Params> {
     let records: Vec<_> = stream.retained().collect();
     let newest = records.last()?;
-    let total_ticks: u64 = records.iter().map(|r| r.duration).sum();
-    let total_s = stream.seconds(total_ticks).max(1e-3);
-    let bitrate = records.iter().map(|r| r.media_len()).sum::<u64>() as f64 * 8.0 / total_s;
-    let asset_s = total_s / records.len() as f64;
+    let span = Span::of(&records, stream.index.timescale);
+    let (total_s, bitrate, asset_s) = (span.seconds, span.bitrate_bps, span.asset_seconds);
     let facts = lock(&state.audience).facts(client, now_us());
     let advice = advise(&Audience {
         clients: facts.clients.max(1),
