@@ -26,6 +26,7 @@ fn record(s: u64) -> Record {
         header_len: 200,
         entries: 2,
         published_us: 1_700_000_000_000_000 + s * 2_000_000,
+        init: 0,
     }
 }
 

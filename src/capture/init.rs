@@ -20,7 +20,12 @@ pub enum TrackKind {
 pub struct Track {
     pub id: u32,
     pub kind: TrackKind,
+    /// The sample entry's four-character code (`avc1`, `mp4a`, …).
     pub codec: String,
+    /// The RFC 6381 codecs parameter (`avc1.64001f`, `mp4a.40.2`, …), as
+    /// playlists name it; old `stream.json` files lack it.
+    #[serde(default)]
+    pub codecs: String,
     pub timescale: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub width: Option<u16>,
@@ -28,8 +33,25 @@ pub struct Track {
     pub height: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<u16>,
+    /// Frames per second of a video track (`frames` per `seconds`), from its
+    /// sample durations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_rate: Option<FrameRate>,
     #[serde(skip)]
     pub(crate) defaults: SampleDefaults,
+}
+
+/// A frame rate as a ratio, so 30000/1001 stays exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameRate {
+    pub frames: u32,
+    pub seconds: u32,
+}
+
+impl FrameRate {
+    pub fn per_second(&self) -> f64 {
+        f64::from(self.frames) / f64::from(self.seconds.max(1))
+    }
 }
 
 /// Per-track sample defaults from `trex`, the last resort when `tfhd` and
@@ -103,10 +125,12 @@ impl Init {
                 id,
                 kind,
                 codec: codec.map(codec_name).unwrap_or_else(|| "none".into()),
+                codecs: codec.map(codec_name).unwrap_or_else(|| "none".into()),
                 timescale,
                 width,
                 height,
                 channels: codec.and_then(channels),
+                frame_rate: None,
                 defaults,
             });
         }

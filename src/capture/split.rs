@@ -178,10 +178,12 @@ mod tests {
             id,
             kind,
             codec: "x".into(),
+            codecs: "x".into(),
             timescale,
             width: None,
             height: None,
             channels: None,
+            frame_rate: None,
             defaults: SampleDefaults::default(),
         }
     }

@@ -119,10 +119,12 @@ mod tests {
             id: 1,
             kind: TrackKind::Video,
             codec: "avc1".into(),
+            codecs: "avc1".into(),
             timescale: 1000,
             width: None,
             height: None,
             channels: None,
+            frame_rate: None,
             defaults: SampleDefaults::default(),
         }])
     }

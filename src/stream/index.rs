@@ -14,7 +14,7 @@
 //! | 40 | header length u32 (bytes before the first `moof`) |
 //! | 44 | entry-point count u32 |
 //! | 48 | wall-clock publish time u64 (µs since the Unix epoch) |
-//! | 56 | reserved u32 (0) |
+//! | 56 | init generation u32 (which `moov`: see `Naming::init_name`) |
 //! | 60 | FNV-1a checksum of bytes 0..60, u32 |
 //!
 //! A record is appended with one `write` after its asset is renamed into
@@ -50,6 +50,9 @@ pub struct Record {
     pub header_len: u32,
     pub entries: u32,
     pub published_us: u64,
+    /// The asset's initialisation generation: 0 for the first `moov`, one
+    /// more at each change of `moov` (indexes older than this field read 0).
+    pub init: u32,
 }
 
 /// What a run of consecutive records says of the stream: how long it is,
@@ -88,6 +91,7 @@ impl Record {
             header_len: asset.header.len() as u32,
             entries: asset.maps.entries.len() as u32,
             published_us,
+            init: 0,
         }
     }
 
@@ -123,6 +127,7 @@ impl Record {
         out[40..44].copy_from_slice(&self.header_len.to_be_bytes());
         out[44..48].copy_from_slice(&self.entries.to_be_bytes());
         out[48..56].copy_from_slice(&self.published_us.to_be_bytes());
+        out[56..60].copy_from_slice(&self.init.to_be_bytes());
         let sum = fnv1a(&out[..60]);
         out[60..64].copy_from_slice(&sum.to_be_bytes());
         out
@@ -146,6 +151,7 @@ impl Record {
             header_len: u32_at(40),
             entries: u32_at(44),
             published_us: u64_at(48),
+            init: u32_at(56),
         };
         record.plausible().then_some(record)
     }
@@ -347,6 +353,7 @@ mod tests {
             header_len: 1000,
             entries: 1,
             published_us: 1_764_000_000_000_000 + sequence,
+            init: 0,
         }
     }
 

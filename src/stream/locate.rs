@@ -322,6 +322,7 @@ mod tests {
                     header_len: 100,
                     entries: 4,
                     published_us: 10_000_000 + (s + 1) * 2_000_000,
+                    init: 0,
                 })
                 .collect();
             Fake { records }

@@ -31,6 +31,30 @@ impl Naming {
         format!("{}-{:08}.mp4", self.prefix, sequence)
     }
 
+    /// The initialisation (`ftyp`+`moov`) of generation `generation`, as its
+    /// own file: it lives as long as an asset that uses it is kept, so a
+    /// playlist can name it without naming an asset retention deletes next.
+    /// A generation is a run of assets with the same `moov` (the index
+    /// record's `init`); it changes only when the capture's `moov` does.
+    pub fn init_name(&self, generation: u32) -> String {
+        format!("{}-init-{:04}.mp4", self.prefix, generation)
+    }
+
+    /// The initialisation of one track of generation `generation` (a `moov`
+    /// with that track alone), for players that want one component per
+    /// Representation (DASH).
+    pub fn track_init_name(&self, generation: u32, track_id: u32) -> String {
+        format!(
+            "{}-init-{:04}.track{}.mp4",
+            self.prefix, generation, track_id
+        )
+    }
+
+    /// Asset N's fragments of one track alone (a CMAF media segment).
+    pub fn track_segment_name(&self, sequence: u64, track_id: u32) -> String {
+        format!("{}-{:08}.track{}.m4s", self.prefix, sequence, track_id)
+    }
+
     /// The pattern as documented for clients (printf style).
     pub fn pattern(&self) -> String {
         format!("{}-%08d.mp4", self.prefix)

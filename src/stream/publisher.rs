@@ -212,6 +212,7 @@ impl Publisher {
         let timescale = self.descriptor.timescale;
         let span = Span::of(&records, timescale);
         let listing = Listing {
+            descriptor: &self.descriptor,
             records: &records,
             naming: self.out.naming(),
             timescale,
@@ -331,6 +332,7 @@ mod tests {
         let records: Vec<_> = stream.retained().collect();
         let span = Span::of(&records, stream.index.timescale);
         let listing = Listing {
+            descriptor: &stream.descriptor,
             records: &records,
             naming: &stream.naming,
             timescale: stream.index.timescale,

@@ -89,6 +89,7 @@ mod tests {
             header_len: 0,
             entries: 1,
             published_us: 0,
+            init: 0,
         }
     }
 

@@ -489,6 +489,7 @@ mod tests {
             header_len: 100,
             entries: 4,
             published_us: 0,
+            init: 0,
         };
         let entries = (0..4)
             .map(|k| Entry {

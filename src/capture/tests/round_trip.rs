@@ -112,10 +112,12 @@ fn scattered_samples_and_negative_composition_offsets_read_back() {
         id: 3,
         kind: TrackKind::Video,
         codec: "avc1".into(),
+        codecs: "avc1".into(),
         timescale: 90_000,
         width: None,
         height: None,
         channels: None,
+        frame_rate: None,
         defaults: SampleDefaults::default(),
     }]);
     let mdat: Bytes = (0..=255u8).collect::<Vec<_>>().into();

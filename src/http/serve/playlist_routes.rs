@@ -62,6 +62,7 @@ fn listing(
     };
     let records: Vec<_> = stream.retained().collect();
     let text = (format.render)(&Listing {
+        descriptor: &stream.descriptor,
         records: &records,
         naming: &stream.naming,
         timescale: stream.index.timescale,

@@ -1,0 +1,96 @@
+//! Playlists for standard players, rendered as text from index records: a
+//! live HLS media playlist (CMAF fMP4: each asset's media part is one
+//! segment, addressed by byte range, with the asset's own `ftyp`+`moov` as
+//! `EXT-X-MAP`) and a live DASH MPD (a `SegmentList` of byte ranges on the
+//! same assets). No I/O: the publisher writes them beside the assets from
+//! the records it holds, the server renders them per client.
+
+mod dash;
+mod hls;
+
+pub use dash::dash;
+pub use hls::hls;
+
+use crate::capture::maps::Maps;
+use crate::stream::descriptor::Descriptor;
+use crate::stream::index::Record;
+use crate::stream::naming::Naming;
+
+/// What both playlists are made from.
+pub struct Listing<'a> {
+    /// The stream's tracks, interval and start, as `stream.json` says.
+    pub descriptor: &'a Descriptor,
+    pub records: &'a [Record],
+    pub naming: &'a Naming,
+    pub timescale: u32,
+    pub ended: bool,
+    /// How far behind live a player should start, s (the recommended backset).
+    pub start_behind_s: f64,
+    /// Wall-clock start of the transmission, µs since the Unix epoch.
+    pub started_us: u64,
+    /// Mean bitrate of the stream, bits/s.
+    pub bitrate_bps: u64,
+}
+
+impl Listing<'_> {
+    pub(super) fn secs(&self, ticks: u64) -> f64 {
+        ticks as f64 / f64::from(self.timescale.max(1))
+    }
+
+    /// Bytes of `ftyp`+`moov` at the start of an asset (before its maps).
+    pub(super) fn init_len(r: &Record) -> u64 {
+        u64::from(r.header_len).saturating_sub(Maps::encoded_len(r.entries as usize) as u64)
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    pub(crate) fn records() -> Vec<Record> {
+        (3..6)
+            .map(|s| Record {
+                sequence: s,
+                start: s * 24576,
+                duration: 24576,
+                datastamp: s * 50_000,
+                size: 51_440,
+                header_len: 1440,
+                entries: 1,
+                published_us: 1_764_000_000_000_000 + s * 2_000_000,
+                init: 0,
+            })
+            .collect()
+    }
+
+    /// A video + audio stream's descriptor, as a real capture gives it.
+    pub(crate) fn descriptor() -> Descriptor {
+        let json = r#"{"version":1,"prefix":"asset","pattern":"asset-%08d.mp4",
+            "index":"index.bin","timescale":12288,"interval_us":2000000,
+            "tracks":[{"id":1,"kind":"video","codec":"avc1","codecs":"avc1.64000d",
+              "timescale":12288,"width":320,"height":180,
+              "frame_rate":{"frames":24,"seconds":1}},
+             {"id":2,"kind":"audio","codec":"mp4a","codecs":"mp4a.40.2",
+              "timescale":48000,"channels":2}],
+            "first_sequence":3,"started_us":1764000000000000,"ended":false}"#;
+        serde_json::from_str(json).expect("a valid descriptor")
+    }
+
+    pub(crate) fn listing<'a>(
+        descriptor: &'a Descriptor,
+        records: &'a [Record],
+        naming: &'a Naming,
+        ended: bool,
+    ) -> Listing<'a> {
+        Listing {
+            descriptor,
+            records,
+            naming,
+            timescale: 12288,
+            ended,
+            start_behind_s: 6.5,
+            started_us: 1_764_000_000_000_000,
+            bitrate_bps: 200_000,
+        }
+    }
+}
