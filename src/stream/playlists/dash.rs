@@ -1,84 +1,96 @@
-//! The live DASH MPD.
+//! The DASH MPD (ISO/IEC 23009-1, live profile): one Period per
+//! initialisation generation, in it one Adaptation Set per component
+//! (video, audio), each a `SegmentTemplate` over the per-track files beside
+//! the assets; `dynamic` while the transmission goes on, with `UTCTiming`
+//! so players need no public time server, `static` with its duration once
+//! it has ended. [`dash_timing`](super::dash_timing) places it in time,
+//! [`dash_set`](super::dash_set) writes each component.
 
 use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
+use super::dash_set::adaptation_set;
+use super::dash_timing::Timing;
 use super::Listing;
 
+const PROFILE: &str = "urn:mpeg:dash:profile:isoff-live:2011";
+
+/// Whole segments a live player is kept behind the edge at least: with two
+/// it always has the last complete segment and the one before in reach,
+/// whatever backset is recommended.
+const MIN_DELAY_SEGMENTS: f64 = 2.0;
+
 pub fn dash(l: &Listing) -> String {
-    let iso = |us: u64| {
-        humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_micros(us)).to_string()
-    };
-    let window = l.records.iter().map(|r| r.duration).sum::<u64>();
-    let kind = if l.ended { "static" } else { "dynamic" };
-    let now_us = l.records.last().map_or(l.started_us, |r| r.published_us);
+    let timing = Timing::of(l);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    mpd_element(&mut out, l, &timing);
+    for p in timing.periods(l.records) {
+        let _ = write!(
+            out,
+            "  <Period id=\"p{}\" start=\"{}\">\n",
+            p.generation,
+            duration(p.start_s)
+        );
+        for track in &l.descriptor.tracks {
+            adaptation_set(&mut out, l, &timing, &p, track);
+        }
+        out.push_str("  </Period>\n");
+    }
+    if !l.ended {
+        // The server's own clock (`serve` answers `/time`); a static host
+        // has no such file, and the players then read the `Date` header of
+        // the MPD itself.
+        out.push_str(
+            "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"time\"/>\n  \
+             <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-head:2014\" value=\"live.mpd\"/>\n",
+        );
+    }
+    out.push_str("</MPD>\n");
+    out
+}
+
+/// The `MPD` element's attributes: its type, clock and buffer figures.
+fn mpd_element(out: &mut String, l: &Listing, timing: &Timing) {
+    let longest = l.records.iter().map(|r| r.duration).max().unwrap_or(0);
+    let longest_s = l.secs(longest).max(l.descriptor.interval_us as f64 / 1e6);
     let _ = write!(
         out,
-        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"{kind}\" \
-         availabilityStartTime=\"{}\" publishTime=\"{}\" minBufferTime=\"PT2S\"",
-        iso(l.started_us),
-        iso(now_us)
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"{PROFILE}\" minBufferTime=\"{}\"",
+        duration(longest_s)
     );
     if l.ended {
-        let total = l.records.last().map_or(0, |r| r.end());
         let _ = write!(
             out,
-            " mediaPresentationDuration=\"PT{:.3}S\"",
-            l.secs(total)
+            " type=\"static\" mediaPresentationDuration=\"{}\"",
+            duration(timing.duration_s(l.records))
         );
     } else {
+        let anchor = l.started_us; // ANCHOR: descriptor.anchor_us once merged
+        let published = l.records.last().map_or(anchor, |r| r.published_us);
+        let window: u64 = l.records.iter().map(|r| r.duration).sum();
+        let delay = l.start_behind_s.max(MIN_DELAY_SEGMENTS * longest_s);
         let _ = write!(
             out,
-            " minimumUpdatePeriod=\"PT{:.3}S\" suggestedPresentationDelay=\"PT{:.3}S\" timeShiftBufferDepth=\"PT{:.3}S\"",
-            l.records.last().map_or(2.0, |r| l.secs(r.duration)),
-            l.start_behind_s,
-            l.secs(window)
+            " type=\"dynamic\" availabilityStartTime=\"{}\" publishTime=\"{}\" \
+             minimumUpdatePeriod=\"{}\" timeShiftBufferDepth=\"{}\" suggestedPresentationDelay=\"{}\"",
+            iso(anchor),
+            iso(published),
+            duration(l.descriptor.interval_us as f64 / 1e6),
+            duration(l.secs(window)),
+            duration(delay)
         );
     }
-    out.push_str(">\n  <Period id=\"0\" start=\"PT0S\">\n");
-    out.push_str(
-        "    <AdaptationSet mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n",
-    );
-    let _ = writeln!(
-        out,
-        "      <Representation id=\"0\" bandwidth=\"{}\">",
-        l.bitrate_bps.max(1)
-    );
-    let first = l.records.first().map_or(0, |r| r.sequence);
-    let _ = writeln!(
-        out,
-        "        <SegmentList timescale=\"{}\" startNumber=\"{first}\">",
-        l.timescale
-    );
-    if let Some(r) = l.records.first() {
-        let _ = writeln!(
-            out,
-            "          <Initialization sourceURL=\"{}\" range=\"0-{}\"/>",
-            l.naming.name(r.sequence),
-            Listing::init_len(r).saturating_sub(1)
-        );
-    }
-    out.push_str("          <SegmentTimeline>\n");
-    for r in l.records {
-        let _ = writeln!(
-            out,
-            "            <S t=\"{}\" d=\"{}\"/>",
-            r.start, r.duration
-        );
-    }
-    out.push_str("          </SegmentTimeline>\n");
-    for r in l.records {
-        let _ = writeln!(
-            out,
-            "          <SegmentURL media=\"{}\" mediaRange=\"{}-{}\"/>",
-            l.naming.name(r.sequence),
-            r.header_len,
-            r.size.saturating_sub(1)
-        );
-    }
-    out.push_str("        </SegmentList>\n      </Representation>\n    </AdaptationSet>\n  </Period>\n</MPD>\n");
-    out
+    out.push_str(">\n");
+}
+
+/// An `xs:dateTime` in UTC, to the millisecond.
+fn iso(us: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_micros(us)).to_string()
+}
+
+/// An `xs:duration` in seconds, to the millisecond.
+fn duration(s: f64) -> String {
+    format!("PT{:.3}S", s.max(0.0))
 }
 
 #[cfg(test)]
@@ -88,19 +100,107 @@ mod tests {
     use crate::stream::playlists::tests::{descriptor, listing, records};
 
     #[test]
-    fn dash_lists_the_same_ranges_with_the_delay_and_window() {
+    fn a_live_mpd_has_one_adaptation_set_per_component_with_codecs() {
         let (d, rs, n) = (descriptor(), records(), Naming::default());
         let text = dash(&listing(&d, &rs, &n, false));
-        assert!(text.contains("type=\"dynamic\""));
-        assert!(text.contains("suggestedPresentationDelay=\"PT6.500S\""));
+        assert!(text.contains("type=\"dynamic\""), "{text}");
+        assert_eq!(text.matches("<AdaptationSet").count(), 2, "{text}");
+        assert!(text.contains("contentType=\"video\" mimeType=\"video/mp4\""));
+        assert!(text.contains("contentType=\"audio\" mimeType=\"audio/mp4\""));
+        assert!(text.contains("codecs=\"avc1.64000d\""), "{text}");
+        assert!(text.contains("codecs=\"mp4a.40.2\""), "{text}");
+        assert!(text.contains("width=\"320\" height=\"180\" sar=\"1:1\" frameRate=\"24\""));
+        assert!(text.contains("audioSamplingRate=\"48000\""));
+        assert!(text.contains("audio_channel_configuration:2011\" value=\"2\""));
+        assert_eq!(text.matches("bandwidth=\"").count(), 2);
+        assert!(text.contains("profiles=\"urn:mpeg:dash:profile:isoff-live:2011\""));
+        assert!(!text.contains("SegmentList"));
+    }
+
+    #[test]
+    fn segments_are_addressed_per_track_from_the_first_retained_number() {
+        let (d, rs, n) = (descriptor(), records(), Naming::default());
+        let text = dash(&listing(&d, &rs, &n, false));
+        assert!(text.contains(
+            "<SegmentTemplate timescale=\"12288\" initialization=\"asset-init-0000.track1.mp4\" \
+             media=\"asset-$Number%08d$.track1.m4s\" startNumber=\"3\">"
+        ), "{text}");
+        assert!(text.contains(
+            "initialization=\"asset-init-0000.track2.mp4\" media=\"asset-$Number%08d$.track2.m4s\""
+        ));
+        // The pattern is the naming's, number for number.
+        let l = listing(&d, &rs, &n, false);
+        let pattern = super::super::dash_set::media_pattern(&l, &d.tracks[0]);
+        assert_eq!(
+            pattern.replace("$Number%08d$", "00000007"),
+            n.track_segment_name(7, 1)
+        );
+        // Video in its timescale, audio in its own (48000 / 12288 times).
+        assert!(text.contains("<S t=\"73728\" d=\"24576\"/>\n            <S d=\"24576\"/>"));
+        assert!(text.contains("<S t=\"288000\" d=\"96000\"/>"), "{text}");
+        assert_eq!(text.matches("<S ").count(), 6);
+    }
+
+    #[test]
+    fn a_live_mpd_keeps_players_at_least_two_segments_back_and_names_a_clock() {
+        let (d, rs, n) = (descriptor(), records(), Naming::default());
+        let text = dash(&listing(&d, &rs, &n, false));
+        assert!(
+            text.contains("suggestedPresentationDelay=\"PT6.500S\""),
+            "{text}"
+        );
+        let mut young = listing(&d, &rs, &n, false);
+        young.start_behind_s = 0.0;
+        assert!(dash(&young).contains("suggestedPresentationDelay=\"PT4.000S\""));
         assert!(text.contains("timeShiftBufferDepth=\"PT6.000S\""));
+        assert!(text.contains("minimumUpdatePeriod=\"PT2.000S\""));
+        assert!(text.contains("minBufferTime=\"PT2.000S\""));
         assert!(
-            text.contains("<Initialization sourceURL=\"asset-00000003.mp4\" range=\"0-1339\"/>")
+            text.contains("availabilityStartTime=\"2025-11-24T16:00:00.000Z\""),
+            "{text}"
         );
         assert!(
-            text.contains("<SegmentURL media=\"asset-00000004.mp4\" mediaRange=\"1440-51439\"/>")
+            text.contains("publishTime=\"2025-11-24T16:00:10.000Z\""),
+            "{text}"
         );
-        assert!(text.contains("<S t=\"73728\" d=\"24576\"/>"));
-        assert!(dash(&listing(&d, &rs, &n, true)).contains("type=\"static\""));
+        assert!(text.contains("<Period id=\"p0\" start=\"PT0.000S\">"));
+        assert!(!text.contains("presentationTimeOffset"));
+        assert!(text.contains("urn:mpeg:dash:utc:http-iso:2014\" value=\"time\""));
+        assert!(text.contains("urn:mpeg:dash:utc:http-head:2014\" value=\"live.mpd\""));
+    }
+
+    #[test]
+    fn an_ended_mpd_is_static_from_its_first_retained_segment() {
+        let (d, rs, n) = (descriptor(), records(), Naming::default());
+        let text = dash(&listing(&d, &rs, &n, true));
+        assert!(
+            text.contains("type=\"static\" mediaPresentationDuration=\"PT6.000S\""),
+            "{text}"
+        );
+        assert!(!text.contains("availabilityStartTime") && !text.contains("UTCTiming"));
+        assert!(text.contains("startNumber=\"3\" presentationTimeOffset=\"73728\">"));
+        assert!(text.contains("presentationTimeOffset=\"288000\""));
+    }
+
+    #[test]
+    fn a_new_moov_starts_a_new_period_with_its_own_init() {
+        let (d, n) = (descriptor(), Naming::default());
+        let mut rs = records();
+        rs[2].init = 1;
+        let text = dash(&listing(&d, &rs, &n, false));
+        assert_eq!(text.matches("<Period ").count(), 2, "{text}");
+        assert!(
+            text.contains("<Period id=\"p1\" start=\"PT10.000S\">"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "initialization=\"asset-init-0001.track1.mp4\" media=\"asset-$Number%08d$.track1.m4s\" \
+             startNumber=\"5\" presentationTimeOffset=\"122880\">"
+        ), "{text}");
+        let ended = dash(&listing(&d, &rs, &n, true));
+        assert!(
+            ended.contains("<Period id=\"p1\" start=\"PT4.000S\">"),
+            "{ended}"
+        );
     }
 }

@@ -6,6 +6,8 @@
 //! the records it holds, the server renders them per client.
 
 mod dash;
+mod dash_set;
+mod dash_timing;
 mod hls;
 
 pub use dash::dash;
