@@ -65,7 +65,7 @@ fn mpd_element(out: &mut String, l: &Listing, timing: &Timing) {
             duration(timing.duration_s(l.records))
         );
     } else {
-        let anchor = l.started_us; // ANCHOR: descriptor.anchor_us once merged
+        let anchor = l.descriptor.anchor_us.unwrap_or(l.started_us);
         let published = l.records.last().map_or(anchor, |r| r.published_us);
         let window: u64 = l.records.iter().map(|r| r.duration).sum();
         let delay = l.start_behind_s.max(MIN_DELAY_SEGMENTS * longest_s);
