@@ -64,7 +64,7 @@ const common = `
 `;
 
 const pages = {
-  "/dashjs": `<!doctype html><meta charset="utf-8"><video id="v" muted playsinline></video>
+  "/dashjs": `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><video id="v" muted playsinline></video>
 <script src="/dash.js"></script>
 <script>${common}
   const player = (window.player = dashjs.MediaPlayer().create());
@@ -73,7 +73,7 @@ const pages = {
     window.result.errors.push(JSON.stringify(e.error && (e.error.message || e.error.code) || e)));
   player.initialize(v, ${JSON.stringify(mpd)}, true);
 </script>`,
-  "/shaka": `<!doctype html><meta charset="utf-8"><video id="v" muted playsinline></video>
+  "/shaka": `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><video id="v" muted playsinline></video>
 <script src="/shaka.js"></script>
 <script>${common}
   shaka.polyfill.installAll();
