@@ -286,6 +286,33 @@ fn assert_tail_of(
     }
 }
 
+/// `got` ends with all of `want`, per stream.
+fn assert_ends_with(
+    want: &BTreeMap<String, Vec<String>>,
+    got: &BTreeMap<String, Vec<String>>,
+    what: &str,
+) {
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>(),
+        "{what}"
+    );
+    for (stream, lines) in want {
+        let other = &got[stream];
+        assert!(
+            other.len() >= lines.len(),
+            "{what}: stream {stream}: {} of {} packets",
+            other.len(),
+            lines.len()
+        );
+        assert_eq!(
+            &other[other.len() - lines.len()..],
+            &lines[..],
+            "{what}: stream {stream}"
+        );
+    }
+}
+
 fn scenario(extra: &[&str], what: &str) {
     let mut s = Stream::start(extra);
     wait_for_assets(&s.out, 3);
@@ -301,7 +328,14 @@ fn scenario(extra: &[&str], what: &str) {
     retained_capture(&s.out, &dest);
     let want = payloads(&framemd5(&dest));
     let live = frames_of(live_ffmpeg, Instant::now() + Duration::from_secs(20));
-    assert_tail_of(&whole_capture(), &live, &format!("ffmpeg DASH live {what}"));
+    if extra.is_empty() {
+        assert_tail_of(&whole_capture(), &live, &format!("ffmpeg DASH live {what}"));
+    } else {
+        // ffmpeg 5.1 mixes up a timeline's positions and `$Number$` once
+        // `startNumber` moves: on each reload it reads some segments again.
+        // It still follows the stream to its very end.
+        assert_ends_with(&want, &live, &format!("ffmpeg DASH live {what}"));
+    }
     let ended = frames_of(
         ffmpeg_dash(&s.mpd()),
         Instant::now() + Duration::from_secs(30),
