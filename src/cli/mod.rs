@@ -375,6 +375,14 @@ pub struct ServeArgs {
     /// goes first. Bounds the server's memory whatever ids clients send.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_viewers: usize,
+    /// Keep the audience facts (viewers per region, each viewer's
+    /// throughput history, its player's CMCD) in Redis, shared by every
+    /// serve replica of the stream, instead of in this process: each
+    /// replica then advises from the whole audience. Keys live under
+    /// backset:audience:, bounded by --max-viewers and expiring with the
+    /// viewers; use one database per stream.
+    #[arg(long, value_name = "redis://HOST:PORT/DB")]
+    pub audience: Option<String>,
     /// Memory the asset reads shared by simultaneous requests may hold
     /// together (one read per asset, whatever the number of requests
     /// waiting for it, cached or not). Past it, answers are read from their
