@@ -17,8 +17,10 @@
 
 pub mod asset;
 pub(crate) mod box_filter;
+pub mod codecs;
 pub(crate) mod fragment;
 pub(crate) mod fragment_writer;
+pub(crate) mod frame_rate;
 pub mod framing;
 pub mod init;
 pub mod maps;

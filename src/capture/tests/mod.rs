@@ -13,3 +13,4 @@ mod damage;
 mod edit;
 mod round_trip;
 mod support;
+mod tracks;
