@@ -8,11 +8,12 @@
 
 use mp4_atom::{Av1c, Avcc, Btrt, Codec, Hvcc, VpcC};
 
-/// The RFC 6381 codecs parameter of a sample entry. An entry this does not
-/// know is named by its four-character code alone, which is what RFC 6381
-/// asks of a codec without parameters.
-pub fn rfc6381(codec: &Codec) -> String {
-    match codec {
+/// The RFC 6381 codecs parameter of a sample entry. An entry mp4-atom does
+/// not know is named by its four-character code alone, which is what RFC
+/// 6381 asks of a codec without parameters; `None` for the entries (PCM,
+/// JPEG, metadata) that no playlist names.
+pub fn rfc6381(codec: &Codec) -> Option<String> {
+    Some(match codec {
         Codec::Avc1(c) => avc("avc1", &c.avcc),
         Codec::Avc3(c) => avc("avc3", &c.avcc),
         Codec::Hvc1(c) => hevc("hvc1", &c.hvcc),
@@ -37,8 +38,8 @@ pub fn rfc6381(codec: &Codec) -> String {
         Codec::Tx3g(_) => "tx3g".into(),
         Codec::Wvtt(_) => "wvtt".into(),
         Codec::Unknown(kind, _) => kind.to_string(),
-        _ => "other".into(),
-    }
+        _ => return None,
+    })
 }
 
 /// The bitrate a sample entry declares, in bits per second: its `btrt` box,
@@ -216,7 +217,7 @@ mod tests {
         // Main profile, compatible with Main and Main 10, progressive and
         // frame-only: the Annex E example.
         let c = hvcc(0, false, 1, [0x60, 0, 0, 0], [0xb0, 0, 0, 0, 0, 0], 93);
-        assert_eq!(rfc6381(&c), "hvc1.1.6.L93.B0");
+        assert_eq!(rfc6381(&c).as_deref(), Some("hvc1.1.6.L93.B0"));
     }
 
     #[test]
@@ -224,10 +225,10 @@ mod tests {
         // Main 10 (idc 2) compatible with profile 2 only, high tier, level
         // 5.1; a zero constraint byte between non-zero ones stays.
         let c = hvcc(1, true, 2, [0x20, 0, 0, 0], [0x90, 0, 0x08, 0, 0, 0], 153);
-        assert_eq!(rfc6381(&c), "hvc1.A2.4.H153.90.0.8");
+        assert_eq!(rfc6381(&c).as_deref(), Some("hvc1.A2.4.H153.90.0.8"));
         // No constraint flags at all: nothing after the level.
         let c = hvcc(0, false, 4, [0x08, 0, 0, 0x01], [0; 6], 120);
-        assert_eq!(rfc6381(&c), "hvc1.4.80000010.L120");
+        assert_eq!(rfc6381(&c).as_deref(), Some("hvc1.4.80000010.L120"));
     }
 
     #[test]
@@ -241,27 +242,45 @@ mod tests {
             },
             ..Default::default()
         });
-        assert_eq!(rfc6381(&c), "avc1.42c01e");
+        assert_eq!(rfc6381(&c).as_deref(), Some("avc1.42c01e"));
     }
 
     #[test]
     fn aac_object_types_including_the_escape() {
         // AAC-LC, 48 kHz stereo.
-        assert_eq!(rfc6381(&aac(0x40, &[0x11, 0x90], 0, 0)), "mp4a.40.2");
+        assert_eq!(
+            rfc6381(&aac(0x40, &[0x11, 0x90], 0, 0)).as_deref(),
+            Some("mp4a.40.2")
+        );
         // HE-AAC with explicit hierarchical signalling (SBR, AOT 5).
-        assert_eq!(rfc6381(&aac(0x40, &[0x2b, 0x10], 0, 0)), "mp4a.40.5");
+        assert_eq!(
+            rfc6381(&aac(0x40, &[0x2b, 0x10], 0, 0)).as_deref(),
+            Some("mp4a.40.5")
+        );
         // Escape: 31 then 6 bits 000010 → 32 + 2 = 34 (MPEG-1 layer 3).
-        assert_eq!(rfc6381(&aac(0x40, &[0xf8, 0x40], 0, 0)), "mp4a.40.34");
+        assert_eq!(
+            rfc6381(&aac(0x40, &[0xf8, 0x40], 0, 0)).as_deref(),
+            Some("mp4a.40.34")
+        );
         // Escape to USAC (AOT 42): 31, then 001010.
-        assert_eq!(rfc6381(&aac(0x40, &[0xf9, 0x40, 0], 0, 0)), "mp4a.40.42");
+        assert_eq!(
+            rfc6381(&aac(0x40, &[0xf9, 0x40, 0], 0, 0)).as_deref(),
+            Some("mp4a.40.42")
+        );
         // MP3 by its own object type indication: no audio object type.
-        assert_eq!(rfc6381(&aac(0x6b, &[], 0, 0)), "mp4a.6B");
+        assert_eq!(rfc6381(&aac(0x6b, &[], 0, 0)).as_deref(), Some("mp4a.6B"));
     }
 
     #[test]
     fn bitrate_is_the_declared_peak() {
-        assert_eq!(bitrate_bps(&aac(0x40, &[0x11, 0x90], 48000, 0)), Some(48000));
-        assert_eq!(bitrate_bps(&aac(0x40, &[0x11, 0x90], 48000, 64000)), Some(64000));
+        assert_eq!(
+            bitrate_bps(&aac(0x40, &[0x11, 0x90], 48000, 0)),
+            Some(48000)
+        );
+        assert_eq!(
+            bitrate_bps(&aac(0x40, &[0x11, 0x90], 48000, 64000)),
+            Some(64000)
+        );
         assert_eq!(bitrate_bps(&aac(0x40, &[0x11, 0x90], 0, 0)), None);
     }
 
@@ -276,7 +295,7 @@ mod tests {
             },
             ..Default::default()
         });
-        assert_eq!(rfc6381(&vp9), "vp09.00.31.08");
+        assert_eq!(rfc6381(&vp9).as_deref(), Some("vp09.00.31.08"));
         let av1 = Codec::Av01(mp4_atom::Av01 {
             av1c: Av1c {
                 seq_profile: 0,
@@ -286,6 +305,6 @@ mod tests {
             },
             ..Default::default()
         });
-        assert_eq!(rfc6381(&av1), "av01.0.04M.10");
+        assert_eq!(rfc6381(&av1).as_deref(), Some("av01.0.04M.10"));
     }
 }

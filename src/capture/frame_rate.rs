@@ -23,6 +23,13 @@ pub fn declared(codec: &Codec) -> Option<FrameRate> {
     }
 }
 
+/// The rate of frames that each last `duration` ticks of `timescale`: what
+/// a `trex` default sample duration implies when the parameter sets are
+/// silent. Over 1000 frames a second is a placeholder duration, not a rate.
+pub fn of_duration(timescale: u32, duration: u32) -> Option<FrameRate> {
+    ratio(u64::from(timescale), u64::from(duration)).filter(|r| r.per_second() <= 1000.0)
+}
+
 /// `frames` per `seconds` in lowest terms; `None` for a zero or an
 /// unrepresentable ratio.
 fn ratio(frames: u64, seconds: u64) -> Option<FrameRate> {
@@ -405,6 +412,53 @@ mod tests {
                 seconds: 1
             })
         );
+    }
+
+    #[test]
+    fn x265_sps_at_30000_1001() {
+        // The VPS and SPS of fixtures/hevc-aac-separate-moof.mp4 (Main,
+        // level 2, 320x180): x265 times only the SPS's VUI.
+        let vps = hex("40010c01ffff01600000030090000003000003003c959409");
+        let sps = hex(concat!(
+            "420101016000000300900000030000030",
+            "03ca00a080c1f3e595952930bc05a0200",
+            "0007d20000ea6010"
+        ));
+        let array = |nal_unit_type, nal: Vec<u8>| mp4_atom::HvcCArray {
+            completeness: true,
+            nal_unit_type,
+            nalus: vec![nal],
+        };
+        let hvcc = mp4_atom::Hvcc {
+            arrays: vec![array(32, vps), array(33, sps.clone())],
+            ..mp4_atom::Hvcc::new()
+        };
+        assert_eq!(
+            hevc_sps(&hvcc),
+            Some(FrameRate {
+                frames: 30000,
+                seconds: 1001
+            })
+        );
+        // Cut before the timing: none, not a wrong rate.
+        let cut = mp4_atom::Hvcc {
+            arrays: vec![array(33, sps[..sps.len() - 8].to_vec())],
+            ..mp4_atom::Hvcc::new()
+        };
+        assert_eq!(hevc_sps(&cut), None);
+    }
+
+    #[test]
+    fn a_default_duration_gives_a_rate() {
+        assert_eq!(
+            of_duration(90000, 3003),
+            Some(FrameRate {
+                frames: 30000,
+                seconds: 1001
+            })
+        );
+        assert_eq!(of_duration(12288, 0), None);
+        assert_eq!(of_duration(90000, 1), None);
     }
 
     #[test]
