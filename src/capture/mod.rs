@@ -2,7 +2,8 @@
 //!
 //! [`framing`] cuts the byte stream into top-level boxes (resynchronising past
 //! damage) and holds the core's one box-header reader; [`init`] reads the
-//! tracks of a `moov` and `fragment` the samples of one `moof`+`mdat`, both
+//! tracks of a `moov` (named for playlists by [`codecs`], timed by
+//! `frame_rate`) and `fragment` the samples of one `moof`+`mdat`, both
 //! decoding only what `box_filter` keeps of the box tree; `timeline`
 //! continues decode times across runs and mends clock jumps; `split` cuts
 //! fragments into pieces that start at key frames; `fragment_writer` writes
