@@ -1,12 +1,13 @@
 //! A video track's frame rate from the timing its parameter sets declare:
 //! the VUI (`num_units_in_tick`, `time_scale`) of the H.264 or HEVC
-//! sequence parameter set. The `moov` alone gives no frame rate in a fragmented
-//! capture (its sample tables are empty), and sample durations round it
-//! (30000/1001 in a 10007 timescale is 333 or 334 ticks), while the
-//! declared timing is the encoder's exact ratio, known before the first
-//! fragment. Only the fields before the timing are read, each as the spec
-//! lays it out; a parameter set that ends early or declares no timing
-//! gives `None`.
+//! sequence parameter set. The H.264 SPS is read by `scuffle-h264`; the
+//! HEVC SPS is read here up to its VUI timing, because `scuffle-h265`
+//! 0.2.2 panics (an arithmetic overflow) on damaged ones, which the test
+//! below finds and a capture must never cause. The `moov` alone gives no frame rate in a fragmented capture
+//! (its sample tables are empty), and sample durations round it (30000/1001
+//! in a 10007 timescale is 333 or 334 ticks), while the declared timing is
+//! the encoder's exact ratio, known before the first fragment. A parameter
+//! set that does not parse or declares no timing gives `None`.
 
 use mp4_atom::Codec;
 
@@ -46,106 +47,15 @@ fn ratio(frames: u64, seconds: u64) -> Option<FrameRate> {
     })
 }
 
-/// H.264 (ISO/IEC 14496-10 §7.3.2.1.1 and Annex E): a frame lasts two
-/// ticks, so the rate is `time_scale / (2 * num_units_in_tick)`.
+/// H.264 (ISO/IEC 14496-10 Annex E): a frame lasts two ticks, so the rate
+/// is `time_scale / (2 * num_units_in_tick)`. `nal` is the whole NAL unit.
 fn h264_sps(nal: &[u8]) -> Option<FrameRate> {
-    let mut r = Bits::new(nal.get(1..)?);
-    let profile = r.bits(8)?;
-    r.bits(16)?; // constraint flags, level_idc
-    r.ue()?; // seq_parameter_set_id
-    if matches!(
-        profile,
-        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
-    ) {
-        h264_chroma_and_scaling(&mut r)?;
-    }
-    r.ue()?; // log2_max_frame_num_minus4
-    match r.ue()? {
-        0 => {
-            r.ue()?; // log2_max_pic_order_cnt_lsb_minus4
-        }
-        1 => {
-            r.bits(1)?; // delta_pic_order_always_zero_flag
-            r.se()?; // offset_for_non_ref_pic
-            r.se()?; // offset_for_top_to_bottom_field
-            for _ in 0..r.ue()? {
-                r.se()?;
-            }
-        }
-        _ => {}
-    }
-    r.ue()?; // max_num_ref_frames
-    r.bits(1)?; // gaps_in_frame_num_value_allowed_flag
-    r.ue()?; // pic_width_in_mbs_minus1
-    r.ue()?; // pic_height_in_map_units_minus1
-    if r.bits(1)? == 0 {
-        r.bits(1)?; // mb_adaptive_frame_field_flag
-    }
-    r.bits(1)?; // direct_8x8_inference_flag
-    if r.bits(1)? == 1 {
-        for _ in 0..4 {
-            r.ue()?; // frame_crop_*_offset
-        }
-    }
-    if r.bits(1)? == 0 {
-        return None; // no VUI
-    }
-    if r.bits(1)? == 1 && r.bits(8)? == 255 {
-        r.bits(32)?; // sar_width, sar_height of Extended_SAR
-    }
-    if r.bits(1)? == 1 {
-        r.bits(1)?; // overscan_appropriate_flag
-    }
-    if r.bits(1)? == 1 {
-        r.bits(4)?; // video_format, video_full_range_flag
-        if r.bits(1)? == 1 {
-            r.bits(24)?; // colour primaries, transfer, matrix
-        }
-    }
-    if r.bits(1)? == 1 {
-        r.ue()?; // chroma_sample_loc_type_top_field
-        r.ue()?; // chroma_sample_loc_type_bottom_field
-    }
-    if r.bits(1)? == 0 {
-        return None; // no timing info
-    }
-    let units = r.bits(32)?;
-    let time_scale = r.bits(32)?;
-    ratio(time_scale, 2 * units)
-}
-
-/// The high profiles' chroma format, bit depths and scaling matrices.
-fn h264_chroma_and_scaling(r: &mut Bits) -> Option<()> {
-    let chroma_format = r.ue()?;
-    if chroma_format == 3 {
-        r.bits(1)?; // separate_colour_plane_flag
-    }
-    r.ue()?; // bit_depth_luma_minus8
-    r.ue()?; // bit_depth_chroma_minus8
-    r.bits(1)?; // qpprime_y_zero_transform_bypass_flag
-    if r.bits(1)? == 1 {
-        let lists = if chroma_format == 3 { 12 } else { 8 };
-        for i in 0..lists {
-            if r.bits(1)? == 1 {
-                skip_scaling_list(r, if i < 6 { 16 } else { 64 })?;
-            }
-        }
-    }
-    Some(())
-}
-
-/// §7.3.2.1.1.1: delta-coded entries until one brings the scale to zero.
-fn skip_scaling_list(r: &mut Bits, size: usize) -> Option<()> {
-    let (mut last, mut next) = (8i64, 8i64);
-    for _ in 0..size {
-        if next != 0 {
-            next = (last + r.se()? + 256) % 256;
-        }
-        if next != 0 {
-            last = next;
-        }
-    }
-    Some(())
+    let sps = scuffle_h264::Sps::parse_with_emulation_prevention(nal).ok()?;
+    let timing = sps.timing_info?;
+    ratio(
+        u64::from(timing.time_scale.get()),
+        2 * u64::from(timing.num_units_in_tick.get()),
+    )
 }
 
 /// HEVC (ISO/IEC 23008-2 §7.3.2.2 and Annex E): the SPS's VUI timing, a
@@ -486,5 +396,35 @@ mod tests {
         );
         assert_eq!(ratio(0, 1), None);
         assert_eq!(ratio(1 << 40, 1), None);
+    }
+
+    #[test]
+    fn damaged_parameter_sets_give_none_or_a_rate_never_a_panic() {
+        let sps = hex("6764000cacd941419f9f011000000300100000030300f1429960");
+        let hevc = hex(
+            "42010101600000030090000003000003003ca00a080c1f3e595952930bc05a02000007d20000ea6010",
+        );
+        for (i, base) in [sps, hevc].iter().enumerate() {
+            for cut in 0..base.len() {
+                for bit in 0..8 * cut.max(1) {
+                    let mut nal = base[..cut].to_vec();
+                    if let Some(b) = nal.get_mut(bit / 8) {
+                        *b ^= 1 << (bit % 8);
+                    }
+                    let _ = if i == 0 {
+                        h264_sps(&nal)
+                    } else {
+                        hevc_sps(&mp4_atom::Hvcc {
+                            arrays: vec![mp4_atom::HvcCArray {
+                                completeness: true,
+                                nal_unit_type: 33,
+                                nalus: vec![nal],
+                            }],
+                            ..mp4_atom::Hvcc::new()
+                        })
+                    };
+                }
+            }
+        }
     }
 }
