@@ -62,6 +62,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SegmentArgs {
     /// The stream directory (created if missing).
+    #[arg(value_parser = local_dir)]
     pub outdir: PathBuf,
     /// The capture: a file, or `-` (the default) for standard input.
     #[arg(default_value = "-")]
@@ -144,6 +145,7 @@ pub struct InspectArgs {
 #[command(group = clap::ArgGroup::new("target").required(true).args(["backset", "at", "datastamp"]))]
 pub struct LocateArgs {
     /// The stream directory.
+    #[arg(value_parser = local_dir)]
     pub outdir: PathBuf,
     /// How far behind live to start (30s, 1m30s, 2500ms).
     #[arg(long, value_name = "DURATION")]
@@ -182,6 +184,7 @@ pub enum ClockArg {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The stream directory.
+    #[arg(value_parser = local_dir)]
     pub outdir: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -361,6 +364,7 @@ pub struct SimulateArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The stream directory.
+    #[arg(value_parser = local_dir)]
     pub outdir: PathBuf,
     /// Address and port to listen on (port 0 picks a free one; the address
     /// is printed on standard error).
@@ -375,6 +379,14 @@ pub struct ServeArgs {
     /// goes first. Bounds the server's memory whatever ids clients send.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_viewers: usize,
+    /// Keep the audience facts (viewers per region, each viewer's
+    /// throughput history, its player's CMCD) in Redis, shared by every
+    /// serve replica of the stream, instead of in this process: each
+    /// replica then advises from the whole audience. Keys live under
+    /// backset:audience:, bounded by --max-viewers and expiring with the
+    /// viewers; use one database per stream.
+    #[arg(long, value_name = "redis://HOST:PORT/DB")]
+    pub audience: Option<String>,
     /// Memory the asset reads shared by simultaneous requests may hold
     /// together (one read per asset, whatever the number of requests
     /// waiting for it, cached or not). Past it, answers are read from their
@@ -487,4 +499,21 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     }
     e.downcast_ref::<backset::Error>()
         .map_or(1, backset::Error::exit_code)
+}
+
+/// A stream directory on the local file system: a URL (`s3://…`,
+/// `http://…`) is refused by name rather than taken for a folder called
+/// `s3:`.
+fn local_dir(given: &str) -> Result<PathBuf, String> {
+    let scheme = given.split_once("://").map(|(s, _)| s).filter(|s| {
+        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    match scheme {
+        Some(scheme) => Err(format!(
+            "{given}: a {scheme}:// URL; this build reads and writes stream directories on the local file system only"
+        )),
+        None => Ok(PathBuf::from(given)),
+    }
 }

@@ -51,7 +51,7 @@ pub async fn file(
     }
     let query = Query::<ViewerQuery>::try_from_uri(request.uri())
         .map_or_else(|_| ViewerQuery::default(), |q| q.0);
-    let client = state.saw(request.headers(), &query, addr).key;
+    let client = state.saw(request.headers(), &query, addr).await.key;
     let sequence = match stream.naming.parse(&name) {
         Some(Name::Asset(sequence)) => sequence,
         Some(other) => {
@@ -86,7 +86,7 @@ pub async fn file(
         };
         let path = stream.asset_path(sequence);
         match held(&state, key, &path).await {
-            Held::Memory(bytes, flight) => from_memory(bytes, flight, request.headers()),
+            Held::Memory(bytes, flight) => from_memory(bytes, flight, request.headers(), MP4),
             Held::File => from_file(path, Some(key.size), request.headers(), MP4).await,
             Held::Refused(r) => refused(r),
         }
@@ -201,8 +201,9 @@ pub(super) fn from_memory(
     bytes: Bytes,
     flight: Option<Arc<Flight>>,
     headers: &HeaderMap,
+    kind: &'static str,
 ) -> Response {
-    ranged(headers, bytes.len() as u64, MP4, |start, end| {
+    ranged(headers, bytes.len() as u64, kind, |start, end| {
         let body = bytes.slice(start as usize..=end as usize);
         let pieces: Vec<Bytes> = (0..body.len())
             .step_by(PIECE)
@@ -310,7 +311,7 @@ impl Drop for Delivery {
         );
         runtime.spawn(async move {
             if let Some(secs) = until_acknowledged(meter, start, socket).await {
-                lock(&state.audience).measured(&client, bytes, secs);
+                state.audience.measured(&client, bytes, secs).await;
             }
         });
     }

@@ -33,7 +33,7 @@ pub async fn hls(
     query: Query<ViewerQuery>,
     headers: HeaderMap,
 ) -> Response {
-    listing(&state, peer.addr, &headers, &query, &HLS)
+    listing(&state, peer.addr, &headers, &query, &HLS).await
 }
 
 pub async fn dash(
@@ -42,10 +42,10 @@ pub async fn dash(
     query: Query<ViewerQuery>,
     headers: HeaderMap,
 ) -> Response {
-    listing(&state, peer.addr, &headers, &query, &DASH)
+    listing(&state, peer.addr, &headers, &query, &DASH).await
 }
 
-fn listing(
+async fn listing(
     state: &Shared,
     addr: SocketAddr,
     headers: &HeaderMap,
@@ -56,8 +56,8 @@ fn listing(
         Ok(s) => s,
         Err(e) => return unavailable(e),
     };
-    let client = state.saw(headers, query, addr).key;
-    let Some(params) = advice_for(&stream, state, &client) else {
+    let client = state.saw(headers, query, addr).await.key;
+    let Some(params) = advice_for(&stream, state, &client).await else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no asset published yet\n").into_response();
     };
     let records: Vec<_> = stream.retained().collect();
