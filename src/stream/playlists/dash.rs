@@ -203,4 +203,27 @@ mod tests {
             "{ended}"
         );
     }
+
+    #[test]
+    fn an_audio_only_stream_is_audio_with_its_declared_bitrate() {
+        let json = r#"{"version":1,"prefix":"asset","pattern":"asset-%08d.mp4",
+            "index":"index.bin","timescale":48000,"interval_us":2000000,
+            "tracks":[{"id":1,"kind":"audio","codec":"mp4a","codecs":"mp4a.40.2",
+              "timescale":48000,"channels":1,"bitrate_bps":69000}],
+            "first_sequence":0,"started_us":1764000000000000,"ended":false}"#;
+        let d: crate::stream::descriptor::Descriptor = serde_json::from_str(json).unwrap();
+        let (rs, n) = (records(), Naming::default());
+        let text = dash(&listing(&d, &rs, &n, false));
+        assert_eq!(text.matches("<AdaptationSet").count(), 1, "{text}");
+        assert!(
+            text.contains("contentType=\"audio\" mimeType=\"audio/mp4\""),
+            "{text}"
+        );
+        assert!(!text.contains("video"), "{text}");
+        assert!(
+            text.contains("codecs=\"mp4a.40.2\" bandwidth=\"69000\""),
+            "{text}"
+        );
+        assert!(text.contains("audio_channel_configuration:2011\" value=\"1\""));
+    }
 }

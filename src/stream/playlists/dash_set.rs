@@ -14,9 +14,9 @@ use super::Listing;
 /// The DASH-IF audio channel configuration scheme (a channel count).
 const CHANNELS_SCHEME: &str = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011";
 
-/// What an audio track is assumed to take per channel when its bitrate is
-/// not declared: the stream's measured bitrate is split between the
-/// components, and `@bandwidth` must be there.
+/// What an audio track is assumed to take per channel when its sample
+/// entry declares no bitrate: the stream's measured bitrate is then split
+/// between the components, and `@bandwidth` must be there.
 const AUDIO_BPS_PER_CHANNEL: u64 = 64_000;
 
 /// The media segment pattern of a track: [`Naming::track_segment_name`]
@@ -27,11 +27,20 @@ pub(super) fn media_pattern(l: &Listing, track: &Track) -> String {
     format!("{}-$Number%08d$.track{}.m4s", l.naming.prefix, track.id)
 }
 
-/// `@bandwidth` of a track's Representation, bits/s.
+/// `@bandwidth` of a track's Representation, bits/s: what its sample entry
+/// declares, or else its share of the measured bitrate (audio at a typical
+/// rate per channel, video the rest).
 pub(super) fn bandwidth(l: &Listing, track: &Track) -> u64 {
-    let audio = |t: &Track| AUDIO_BPS_PER_CHANNEL * u64::from(t.channels.unwrap_or(2).max(1));
+    let measured = l.bitrate_bps.max(1);
+    let audio = |t: &Track| {
+        t.bitrate_bps
+            .unwrap_or(AUDIO_BPS_PER_CHANNEL * u64::from(t.channels.unwrap_or(2).max(1)))
+    };
+    if let Some(declared) = track.bitrate_bps.filter(|&b| b > 0) {
+        return declared;
+    }
     match track.kind {
-        TrackKind::Audio => audio(track).min(l.bitrate_bps.max(1)),
+        TrackKind::Audio => audio(track).min(measured),
         _ => {
             let audios: u64 = l
                 .descriptor
@@ -40,10 +49,7 @@ pub(super) fn bandwidth(l: &Listing, track: &Track) -> u64 {
                 .filter(|t| t.kind == TrackKind::Audio)
                 .map(audio)
                 .sum();
-            l.bitrate_bps
-                .saturating_sub(audios)
-                .max(l.bitrate_bps / 2)
-                .max(1)
+            measured.saturating_sub(audios).max(measured / 2).max(1)
         }
     }
 }
