@@ -25,9 +25,9 @@ pub fn dash(l: &Listing) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     mpd_element(&mut out, l, &timing);
     for p in timing.periods(l.records) {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "  <Period id=\"p{}\" start=\"{}\">\n",
+            "  <Period id=\"p{}\" start=\"{}\">",
             p.generation,
             duration(p.start_s)
         );

@@ -81,7 +81,7 @@ pub(super) fn adaptation_set(out: &mut String, l: &Listing, t: &Timing, p: &Peri
     match track.kind {
         TrackKind::Video => video_attributes(out, track),
         _ => {
-            let _ = write!(out, " audioSamplingRate=\"{}\">\n", track.timescale);
+            let _ = writeln!(out, " audioSamplingRate=\"{}\">", track.timescale);
             let _ = writeln!(
                 out,
                 "        <AudioChannelConfiguration schemeIdUri=\"{CHANNELS_SCHEME}\" value=\"{}\"/>",
