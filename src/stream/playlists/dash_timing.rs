@@ -1,12 +1,20 @@
-//! Where the DASH MPD puts things in time. Segment times (`S@t`) are media
-//! times, in each track's own timescale, as the per-track segments' `tfdt`
-//! and the players' MSE buffers have them; `availabilityStartTime` is the
-//! wall-clock time at which media time 0 was received (the descriptor's
-//! anchor), so a live Period starts at 0 with no `presentationTimeOffset`
-//! and a segment is presented at its media time. An ended stream is
-//! rebased so its presentation starts at 0 at its first retained segment
-//! (each Period's `presentationTimeOffset` is its first segment's media
-//! time). A moov change starts a new Period, at its first segment.
+//! Where the DASH MPD puts things in time. Segment times (`S@t`) are the
+//! index's transmission times (0 at the first key frame's presentation)
+//! in each track's own timescale; `availabilityStartTime` is the
+//! wall-clock time at which transmission time 0 was received (the
+//! descriptor's anchor), so a live Period starts at 0 with no
+//! `presentationTimeOffset` and a segment is presented at its transmission
+//! time. An ended stream is rebased so its presentation starts at 0 at its
+//! first retained segment (each Period's `presentationTimeOffset` is its
+//! first segment's time). A moov change starts a new Period, at its first
+//! segment.
+//!
+//! `origin` is where the segments' own clock (their `tfdt` plus composition
+//! offsets, what MSE buffers by) has transmission time 0: for a capture
+//! whose decode times start at 0 with B-frames it is the first key frame's
+//! composition offset (83 ms in the `h264-aac-gop` fixture). The index does
+//! not record it yet, so it is 0 and a B-frame video track is buffered that
+//! much later than its `S@t` say; both players tolerate it.
 
 use crate::capture::init::Track;
 use crate::capture::stamps::rescale;
@@ -19,7 +27,8 @@ pub(super) struct Timing {
     /// Ticks per second of the records' times.
     timescale: u32,
     /// Media time of transmission time 0 (the first key frame's presentation
-    /// time as the segments carry it), in `timescale` ticks.
+    /// time as the segments carry it), in `timescale` ticks: see the module
+    /// doc.
     origin: u64,
     /// Presentation time 0, in media time `timescale` ticks: 0 live, the
     /// first retained segment once ended.
@@ -39,8 +48,7 @@ pub(super) struct Period<'a> {
 impl Timing {
     pub fn of(l: &Listing) -> Timing {
         let timescale = l.timescale.max(1);
-        // The first key frame's media time: the anchor was taken at it, so
-        // media time 0 is when the anchor says.
+        // Not recorded in the index or the descriptor yet (module doc).
         let origin = 0;
         let base = match (l.ended, l.records.first()) {
             (true, Some(r)) => r.start + origin,
