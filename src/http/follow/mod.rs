@@ -16,6 +16,8 @@ pub(crate) mod driver;
 pub mod machine;
 pub(crate) mod playback;
 pub mod protocol;
+pub mod save;
+mod static_host;
 #[cfg(test)]
 mod tests;
 pub mod trust;

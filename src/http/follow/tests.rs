@@ -14,7 +14,9 @@ use crate::http::api::{Located, Params, ViewerFacts};
 use crate::http::cmcd::Cmcd;
 use crate::policy::draw::Drawer;
 use crate::policy::{Advice, Coefficients, DISTRIBUTION};
+use crate::stream::index::Record;
 use crate::stream::locate::{Answer, Window};
+use crate::stream::maps_reader::Layout;
 use crate::stream::naming::Naming;
 use crate::Error;
 
@@ -117,6 +119,11 @@ struct Server {
     edit_located: fn(&mut Located),
     json_padding: usize,
     header_extra: usize,
+    /// A plain file server: no `backset.json` nor `locate`, the stream's
+    /// files only (`stream.json`, `index.bin` by range, `<asset>.maps`).
+    statik: bool,
+    /// Bytes after the index's last record: a torn append.
+    torn_tail: Vec<u8>,
 }
 
 impl Server {
@@ -139,7 +146,15 @@ impl Server {
             edit_located: |_| {},
             json_padding: 0,
             header_extra: 0,
+            statik: false,
+            torn_tail: Vec::new(),
         }
+    }
+
+    /// The same stream on a static host.
+    fn static_host(mut self) -> Server {
+        self.statik = true;
+        self
     }
 
     fn visible(&self, sequence: u64, t: u64) -> bool {
@@ -160,6 +175,9 @@ impl Server {
         let json = |v: serde_json::Value| {
             Some((v.to_string() + &" ".repeat(self.json_padding)).into_bytes())
         };
+        if self.statik {
+            return self.file(&fetch.request, t);
+        }
         let bytes = match &fetch.request {
             Request::Params => {
                 let mut params = self.params(t, &fetch.cmcd);
@@ -179,16 +197,99 @@ impl Server {
                 offset,
             } => self.part(name, t, *offset as usize, None),
             Request::Asset { name } | Request::Probe { name } => self.part(name, t, 0, None),
+            _ => None,
         };
         match bytes {
             Some(bytes) => Reply::Body {
                 took: self.rate_bps.map_or(Duration::ZERO, |rate| {
                     Duration::from_secs_f64(bytes.len() as f64 * 8.0 / rate)
                 }),
+                size: Some(bytes.len() as u64),
                 bytes,
             },
             None => Reply::NotFound,
         }
+    }
+
+    /// A static host's answer: its files, by range where asked.
+    fn file(&self, request: &Request, t: u64) -> Reply {
+        let whole = match request {
+            Request::Params | Request::Locate { .. } => None,
+            Request::Descriptor => Some(self.descriptor(t)),
+            Request::IndexHead | Request::Record { .. } => Some(self.index(t)),
+            Request::Maps { name, .. } => {
+                let asset = name.strip_suffix(".maps").unwrap_or_default();
+                self.part(asset, t, 0, None).map(|bytes| {
+                    let maps = Layout::of(&bytes).maps.unwrap();
+                    bytes[maps].to_vec()
+                })
+            }
+            Request::Asset { name } | Request::Probe { name } => self.part(name, t, 0, None),
+            Request::Header { asset, .. } | Request::From { asset, .. } => {
+                self.part(asset, t, 0, None)
+            }
+        };
+        let Some(whole) = whole else {
+            return Reply::NotFound;
+        };
+        let size = whole.len() as u64;
+        let bytes = match request.range() {
+            Some(range) => {
+                let (from, to) = range.strip_prefix("bytes=").unwrap().split_once('-').unwrap();
+                let from = from.parse::<usize>().unwrap();
+                let to = to.parse::<usize>().map_or(whole.len(), |to| (to + 1).min(whole.len()));
+                whole[from.min(to)..to].to_vec()
+            }
+            None => whole,
+        };
+        Reply::Body {
+            took: self.rate_bps.map_or(Duration::ZERO, |rate| {
+                Duration::from_secs_f64(bytes.len() as f64 * 8.0 / rate)
+            }),
+            bytes,
+            size: Some(size),
+        }
+    }
+
+    /// `stream.json` at `t`.
+    fn descriptor(&self, t: u64) -> Vec<u8> {
+        let (first, _) = self.window(t);
+        serde_json::json!({
+            "version": 1, "prefix": "asset", "pattern": self.naming.pattern(),
+            "index": "index.bin", "timescale": 1000, "interval_us": ASSET_MS * 1000,
+            "tracks": [], "first_sequence": first, "started_us": 0,
+            "ended": t >= self.ended_at,
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    /// `index.bin` at `t`: a record for every asset published by then
+    /// (expired ones included, as retention leaves them), then the tail.
+    fn index(&self, t: u64) -> Vec<u8> {
+        let mut bytes = b"BKSTIDX1".to_vec();
+        for field in [1u32, 64, 1000] {
+            bytes.extend(field.to_be_bytes());
+        }
+        bytes.resize(64, 0);
+        for (s, _) in self.assets.iter().enumerate().filter(|(_, a)| a.0 <= t) {
+            let s = s as u64;
+            let a = asset(s);
+            let record = Record {
+                sequence: s,
+                start: s * ASSET_MS,
+                duration: ASSET_MS,
+                datastamp: s * (a.bytes.len() - a.header_len) as u64,
+                size: a.bytes.len() as u64,
+                header_len: a.header_len as u32,
+                entries: 2,
+                published_us: 0,
+                init: 0,
+            };
+            bytes.extend(record.encode());
+        }
+        bytes.extend(&self.torn_tail);
+        bytes
     }
 
     fn part(&self, name: &str, t: u64, from: usize, len: Option<usize>) -> Option<Vec<u8>> {
@@ -310,6 +411,9 @@ fn config(backset_s: Option<f64>, retry_for_ms: u64) -> Config {
         retry_for: Duration::from_millis(retry_for_ms),
         clock: Clock::Live,
         run_for: None,
+        save: None,
+        resume_from: None,
+        epoch_us: 0,
     }
 }
 
