@@ -807,7 +807,9 @@ impl Machine {
 impl Machine {
     fn first_whole(&mut self, name: String, asset: Vec<u8>, first_moof: usize) -> Result<Action> {
         let Some(maps) = Layout::of(&asset).maps else {
-            return Err(Error::BadAnswer(format!("{name}: no maps box in its header")));
+            return Err(Error::BadAnswer(format!(
+                "{name}: no maps box in its header"
+            )));
         };
         let from = match self.entry {
             Some(offset) => usize::try_from(offset)
@@ -828,7 +830,8 @@ impl Machine {
         if self.located.is_none() {
             // Resumed: how far behind the live edge it starts.
             if let Some(m) = &parsed {
-                self.report.achieved_s = (self.live_edge_s - seconds(m.start, m.timescale)).max(0.0);
+                self.report.achieved_s =
+                    (self.live_edge_s - seconds(m.start, m.timescale)).max(0.0);
             }
         }
         self.init = asset[..maps.start].to_vec();
@@ -893,7 +896,12 @@ impl Machine {
     }
 
     /// The index's header and first record, and its length.
-    fn head_read(&mut self, now: Duration, body: Option<Vec<u8>>, size: Option<u64>) -> Result<Action> {
+    fn head_read(
+        &mut self,
+        now: Duration,
+        body: Option<Vec<u8>>,
+        size: Option<u64>,
+    ) -> Result<Action> {
         let body = body.ok_or_else(|| self.no_stream())?;
         let size = size.unwrap_or(body.len() as u64);
         let view = View::from_head(&body, size)
@@ -908,7 +916,12 @@ impl Machine {
 
     /// An asset's maps for the search; gone means the window moved under
     /// it: read it again (a few times, then the host is missing them).
-    fn maps_read(&mut self, now: Duration, request: Request, body: Option<Vec<u8>>) -> Result<Action> {
+    fn maps_read(
+        &mut self,
+        now: Duration,
+        request: Request,
+        body: Option<Vec<u8>>,
+    ) -> Result<Action> {
         let Some(body) = body else {
             let host = self.host_mut()?;
             host.gone += 1;
@@ -923,7 +936,10 @@ impl Machine {
         let maps = Maps::decode(&body).map_err(|why| self.bad_answer(&request, why))?;
         let view = self.view_mut()?;
         if maps.timescale != view.timescale {
-            let why = format!("timescale {} is not the index's {}", maps.timescale, view.timescale);
+            let why = format!(
+                "timescale {} is not the index's {}",
+                maps.timescale, view.timescale
+            );
             return Err(self.bad_answer(&request, why));
         }
         view.add_maps(maps);
@@ -951,7 +967,8 @@ impl Machine {
         let need = match *doing {
             Doing::Params => match view.params(d, &client, throughput) {
                 Ok(Some(params)) => {
-                    trust::params(&params).map_err(|why| self.bad_answer(&Request::IndexHead, why))?;
+                    trust::params(&params)
+                        .map_err(|why| self.bad_answer(&Request::IndexHead, why))?;
                     return self.take_params(now, Some(params));
                 }
                 Ok(None) => {

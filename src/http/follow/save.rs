@@ -183,7 +183,8 @@ impl Saver {
                 pattern: Naming::new(prefix).pattern(),
                 index: INDEX_FILE.into(),
                 timescale: maps.timescale,
-                interval_us: maps.duration.saturating_mul(1_000_000) / u64::from(maps.timescale.max(1)),
+                interval_us: maps.duration.saturating_mul(1_000_000)
+                    / u64::from(maps.timescale.max(1)),
                 size: None,
                 tracks,
                 first_sequence: maps.sequence,
@@ -252,12 +253,10 @@ fn lock(dir: &Path) -> Result<File> {
         .map_err(Error::io(&path))?;
     match file.try_lock() {
         Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            return Err(Error::Usage(format!(
-                "{}: another backset is writing there (it holds {LOCK_FILE}): one writer per directory",
-                dir.display()
-            )))
-        }
+        Err(TryLockError::WouldBlock) => return Err(Error::Usage(format!(
+            "{}: another backset is writing there (it holds {LOCK_FILE}): one writer per directory",
+            dir.display()
+        ))),
         Err(TryLockError::Error(err)) => return Err(Error::Io { path, err }),
     }
     let _ = file.set_len(0);

@@ -63,8 +63,8 @@ pub(super) struct View {
 impl View {
     /// The view from the index's first bytes and its length.
     pub fn from_head(head: &[u8], size: u64) -> Result<View, String> {
-        let timescale = decode_header(std::path::Path::new("index.bin"), head)
-            .map_err(|e| e.to_string())?;
+        let timescale =
+            decode_header(std::path::Path::new("index.bin"), head).map_err(|e| e.to_string())?;
         let whole = size.saturating_sub(HEADER_LEN as u64) / RECORD_LEN as u64;
         let base = head.get(HEADER_LEN..).and_then(Record::decode);
         Ok(View {

@@ -235,9 +235,15 @@ impl Server {
         let size = whole.len() as u64;
         let bytes = match request.range() {
             Some(range) => {
-                let (from, to) = range.strip_prefix("bytes=").unwrap().split_once('-').unwrap();
+                let (from, to) = range
+                    .strip_prefix("bytes=")
+                    .unwrap()
+                    .split_once('-')
+                    .unwrap();
                 let from = from.parse::<usize>().unwrap();
-                let to = to.parse::<usize>().map_or(whole.len(), |to| (to + 1).min(whole.len()));
+                let to = to
+                    .parse::<usize>()
+                    .map_or(whole.len(), |to| (to + 1).min(whole.len()));
                 whole[from.min(to)..to].to_vec()
             }
             None => whole,
@@ -1278,7 +1284,10 @@ fn a_static_host_is_followed_from_its_files_as_serve_would_answer() {
     assert_eq!((report.achieved_s, report.first_sequence), (2.5, 0));
     assert_eq!((report.last_sequence, report.stopped), (5, Stopped::Ended));
     let r = requests(&statik);
-    assert_eq!(r[..3], [Request::Params, Request::Descriptor, Request::IndexHead]);
+    assert_eq!(
+        r[..3],
+        [Request::Params, Request::Descriptor, Request::IndexHead]
+    );
     assert_eq!(r[2].range().as_deref(), Some("bytes=0-127"));
     assert!(!r.iter().any(|r| matches!(r, Request::Locate { .. })));
     // The maps of the asset located into, on their own.
@@ -1309,7 +1318,11 @@ fn a_long_index_is_searched_with_few_ranged_reads_past_a_torn_tail() {
         })
         .collect();
     // The last whole record, then a search of log2(100,000) ≈ 17 steps.
-    assert!(records.len() <= 2 * 17 + 2, "{} records read", records.len());
+    assert!(
+        records.len() <= 2 * 17 + 2,
+        "{} records read",
+        records.len()
+    );
     assert!(records.contains(&99_999));
     assert!(Request::Record { position: 2 }.range() == Some("bytes=192-255".into()));
 }
@@ -1323,7 +1336,10 @@ fn a_torn_tail_of_whole_records_is_found_by_binary_search() {
     config.run_for = Some(Duration::from_millis(1));
     let run = run(&server, config, usize::MAX);
     let report = run.result.as_ref().unwrap();
-    assert_eq!(report.first_sequence, 999, "the live edge is the last valid record");
+    assert_eq!(
+        report.first_sequence, 999,
+        "the live edge is the last valid record"
+    );
     let reads = requests(&run)
         .iter()
         .filter(|r| matches!(r, Request::Record { .. }))
@@ -1384,7 +1400,9 @@ fn saving_fetches_the_first_asset_whole_and_writes_the_same() {
         let run = run(&server, config, usize::MAX);
         assert_eq!(run.out, expected(0, 5), "static: {statik}");
         let r = requests(&run);
-        assert!(!r.iter().any(|r| matches!(r, Request::Header { .. } | Request::From { .. })));
+        assert!(!r
+            .iter()
+            .any(|r| matches!(r, Request::Header { .. } | Request::From { .. })));
         assert_eq!(fetched(&run, "asset-00000000.mp4"), [0]);
     }
 }
@@ -1406,8 +1424,12 @@ fn a_resumed_save_goes_on_from_its_next_asset_without_drawing() {
         assert_eq!(run.out, want, "static: {statik}");
         assert_eq!((report.first_sequence, report.last_sequence), (2, 5));
         let r = requests(&run);
-        assert!(!r.iter().any(|r| matches!(r, Request::Probe { .. } | Request::Locate { .. })));
-        assert!(run.said.contains(&"resuming the saved stream at asset-00000002.mp4".into()));
+        assert!(!r
+            .iter()
+            .any(|r| matches!(r, Request::Probe { .. } | Request::Locate { .. })));
+        assert!(run
+            .said
+            .contains(&"resuming the saved stream at asset-00000002.mp4".into()));
     }
 }
 
