@@ -253,10 +253,12 @@ fn lock(dir: &Path) -> Result<File> {
         .map_err(Error::io(&path))?;
     match file.try_lock() {
         Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Err(Error::Usage(format!(
+        Err(TryLockError::WouldBlock) => {
+            return Err(Error::Usage(format!(
             "{}: another backset is writing there (it holds {LOCK_FILE}): one writer per directory",
             dir.display()
-        ))),
+        )))
+        }
         Err(TryLockError::Error(err)) => return Err(Error::Io { path, err }),
     }
     let _ = file.set_len(0);

