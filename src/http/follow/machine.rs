@@ -26,6 +26,16 @@
 //!    clock's) for the entry point; the asset's header (init and maps), the
 //!    init written once, the asset from the entry point's `moof` on; then
 //!    every following asset by predictable name, polled until published.
+//!    With `--save` the first asset is fetched whole instead (the driver
+//!    keeps every whole asset); resuming a save starts at its next asset,
+//!    whole, with no probe, draw or `locate`.
+//!
+//! A 404 for the first `/backset.json` means a static host (a file server
+//! or CDN): the machine then reads `stream.json` and `index.bin` and the
+//! assets' maps by range, and makes the parameters and the entry point
+//! itself ([`super::static_host`]); its polls read `stream.json` alone
+//! (the index again only once the transmission has ended, for its last
+//! asset). Everything else is the same session.
 //!
 //! Every request carries CMCD: `sid`, `mtp` (the latest throughput of this
 //! viewer's own asset fetches), `bl` (its buffer, ms), `bs` when it starved
@@ -903,7 +913,11 @@ impl Machine {
         size: Option<u64>,
     ) -> Result<Action> {
         let body = body.ok_or_else(|| self.no_stream())?;
-        let size = size.unwrap_or(body.len() as u64);
+        // The index's length is how many records it holds: a host that
+        // does not say it cannot be followed by range.
+        let size = size.ok_or_else(|| {
+            self.bad_answer(&Request::IndexHead, "no length in its Content-Range")
+        })?;
         let view = View::from_head(&body, size)
             .map_err(|why| self.bad_answer(&Request::IndexHead, why))?;
         let host = self.host_mut()?;

@@ -101,6 +101,12 @@ impl Saver {
             return Err(bad("no maps box, or no moof after it".into()));
         };
         let maps = maps_in(bytes).map_err(bad)?;
+        if self.index.is_some() && self.naming().name(maps.sequence) != name {
+            return Err(Error::Usage(format!(
+                "{}: it holds another stream than the one of {name}; save to a new directory",
+                self.dir.display()
+            )));
+        }
         if let Some(last) = self.last {
             if maps.sequence <= last.sequence {
                 return Ok(()); // kept already
@@ -115,6 +121,7 @@ impl Saver {
         }
         let init = &bytes[..maps_at.start];
         self.start(name, &maps, init, now_us)?;
+        self.reopen()?;
         let naming = self.naming();
         if self.init != init {
             if !self.init.is_empty() {
@@ -153,6 +160,17 @@ impl Saver {
         };
         d.ended = true;
         d.ended_us = Some(now_us);
+        let d = d.clone();
+        self.write_descriptor(&d)
+    }
+
+    /// A directory a run that saw the end left: more follows now.
+    fn reopen(&mut self) -> Result<()> {
+        let Some(d) = self.descriptor.as_mut().filter(|d| d.ended) else {
+            return Ok(());
+        };
+        d.ended = false;
+        d.ended_us = None;
         let d = d.clone();
         self.write_descriptor(&d)
     }
@@ -264,4 +282,72 @@ fn lock(dir: &Path) -> Result<File> {
     let _ = file.set_len(0);
     let _ = writeln!(file, "{}", std::process::id());
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::tests::support::{fixture, segment, SECOND};
+    use crate::stream::reader::Stream;
+    use crate::stream::verify::verify_dir;
+
+    /// A real transmission's assets, as a host serves them: (name, bytes).
+    fn assets() -> Vec<(String, Vec<u8>)> {
+        let naming = Naming::default();
+        segment(fixture("h264-every-frame.mp4"), SECOND)
+            .assets()
+            .iter()
+            .map(|p| (naming.name(p.maps().sequence), p.bytes.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn what_is_kept_is_a_stream_directory_and_a_reopen_goes_on() {
+        let a = assets();
+        assert!(a.len() >= 4, "{} assets", a.len());
+        let dir = tempfile::tempdir().unwrap();
+        let mut saver = Saver::open(dir.path()).unwrap();
+        assert_eq!(saver.next(), None);
+        for (name, bytes) in &a[..2] {
+            saver.save(name, bytes, 7).unwrap();
+        }
+        drop(saver);
+
+        let mut saver = Saver::open(dir.path()).unwrap();
+        assert_eq!(saver.next(), Some(2));
+        // Kept already: not written twice.
+        saver.save(&a[1].0, &a[1].1, 8).unwrap();
+        let gap = saver.save(&a[3].0, &a[3].1, 8).unwrap_err().to_string();
+        assert!(gap.contains("cannot skip"), "{gap}");
+        saver.save(&a[2].0, &a[2].1, 8).unwrap();
+        saver.ended(9).unwrap();
+        drop(saver);
+
+        let report = verify_dir(dir.path(), &mut |_, _| {}).unwrap();
+        assert!(report.ok, "{:?}", report.problems);
+        assert_eq!(report.assets_checked, 3);
+        let stream = Stream::open(dir.path()).unwrap();
+        let kept: Vec<u64> = stream.retained().map(|r| r.sequence).collect();
+        assert_eq!(kept, [0, 1, 2]);
+        assert!(stream.descriptor.ended);
+        assert!(!stream.descriptor.tracks.is_empty());
+        for (name, bytes) in &a[..3] {
+            assert_eq!(&fs::read(dir.path().join(name)).unwrap(), bytes);
+        }
+        assert!(dir.path().join("asset-00000002.mp4.maps").exists());
+        assert!(dir.path().join("asset-init-0000.mp4").exists());
+    }
+
+    #[test]
+    fn one_saver_per_directory_and_one_stream() {
+        let a = assets();
+        let dir = tempfile::tempdir().unwrap();
+        let mut saver = Saver::open(dir.path()).unwrap();
+        let second = Saver::open(dir.path()).err().unwrap().to_string();
+        assert!(second.contains("one writer per directory"), "{second}");
+        saver.save(&a[0].0, &a[0].1, 1).unwrap();
+        let other = a[1].0.replace("asset", "other");
+        let e = saver.save(&other, &a[1].1, 1).unwrap_err().to_string();
+        assert!(e.contains("another stream"), "{e}");
+    }
 }
