@@ -545,9 +545,16 @@ impl Machine {
 
     fn too_long(&self, request: &Request) -> Error {
         let limit = request.limit();
+        // A whole file where a range was asked: a host that ignores Range.
+        let hint = match request {
+            Request::IndexHead | Request::Record { .. } | Request::Header { .. } => {
+                " (does the host answer Range requests?)"
+            }
+            _ => "",
+        };
         self.bad_answer(
             request,
-            format!("the answer is longer than {limit} bytes; refused"),
+            format!("the answer is longer than {limit} bytes; refused{hint}"),
         )
     }
 

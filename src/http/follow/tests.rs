@@ -1458,3 +1458,28 @@ fn a_static_host_without_maps_files_is_a_bad_answer_not_a_loop() {
     assert!(matches!(err, Error::BadAnswer(_)), "{err}");
     assert!(err.to_string().contains("maps"), "{err}");
 }
+
+#[test]
+fn a_static_host_that_ignores_ranges_is_named_as_such() {
+    let server = Server::regular(6, 2 * ASSET_MS).static_host();
+    let mut machine = Machine::new(config(Some(2.5), 1000));
+    let mut next = machine.start(Duration::ZERO);
+    let err = loop {
+        let Action::Fetch(fetch) = next else {
+            panic!("{next:?}");
+        };
+        let reply = match fetch.request {
+            // The whole index, as a server that ignores Range sends it.
+            Request::IndexHead => Reply::TooLong,
+            _ => server.answer(&fetch, 0),
+        };
+        match machine.handle(Duration::ZERO, Input::Reply(reply)) {
+            Ok(action) => next = action,
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(
+        err.contains("index.bin") && err.contains("Range requests"),
+        "{err}"
+    );
+}
