@@ -20,6 +20,7 @@ pub(crate) mod box_filter;
 pub(crate) mod fragment;
 pub(crate) mod fragment_writer;
 pub mod framing;
+pub(crate) mod hold;
 pub mod init;
 pub mod maps;
 pub mod segmenter;

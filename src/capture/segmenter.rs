@@ -21,8 +21,9 @@ use crate::capture::asset::{AssetBuilder, FinishedAsset};
 use crate::capture::fragment::{self, Fragment};
 use crate::capture::fragment_writer::write_fragment;
 use crate::capture::framing::{Framer, RawBox};
-use crate::capture::init::{Init, Track};
-use crate::capture::split::{split, Piece};
+use crate::capture::hold::{self, divide, select, Queue};
+use crate::capture::init::{Init, Track, TrackKind};
+use crate::capture::split::{all, split_with, Piece};
 use crate::capture::stamps::{rescale, Clock, Datastamps};
 use crate::capture::timeline::Timeline;
 use crate::{Error, Result};
@@ -137,6 +138,16 @@ struct InitState {
     moof: Option<RawBox>,
     /// Transmission time of the last entry point: the next must follow it.
     last_entry: Option<u64>,
+    /// With a video reference track: where its latest sample ends in decode
+    /// time (its ticks). Samples of other tracks before it can be placed.
+    ref_end: Option<u64>,
+    /// Samples of other tracks sent ahead of the video of their time.
+    waiting: Queue,
+    /// Samples of other tracks placed while no asset was open: they go in
+    /// front of the next asset's first entry point.
+    aside: Queue,
+    /// Whether samples were placed without video for waiting too long.
+    warned_wait: bool,
 }
 
 /// The asset being assembled, from its first entry point to the next cut.
@@ -155,8 +166,9 @@ struct OpenAsset {
 struct Recovery {
     /// Damage was seen and no entry point has followed yet.
     need_entry: bool,
-    /// Samples dropped while waiting for a key frame to start from.
-    dropped: u64,
+    /// Video samples dropped while waiting for a key frame to start from,
+    /// per track.
+    dropped: std::collections::BTreeMap<usize, u64>,
 }
 
 impl Segmenter {
@@ -227,6 +239,7 @@ impl Segmenter {
         });
         // After an error the rest of the buffer is what failed, already reported.
         let problem = unfinished.or(pending_moof).filter(|_| !self.run.failed);
+        self.release_held(events)?;
         match self.close_open_asset()? {
             Some(asset) => events.push(Event::Asset(asset)),
             None => {
@@ -262,7 +275,11 @@ impl Segmenter {
     /// fragments are not among them: they left as events.
     pub fn held_bytes(&self) -> usize {
         let moof = self.init.as_ref().and_then(|s| s.moof.as_ref());
-        self.framer.buffered() + moof.map_or(0, |m| m.bytes.len())
+        let held = self
+            .init
+            .as_ref()
+            .map_or(0, |s| s.waiting.bytes() + s.aside.bytes());
+        self.framer.buffered() + moof.map_or(0, |m| m.bytes.len()) + held
     }
 
     fn on_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
@@ -335,6 +352,7 @@ impl Segmenter {
     /// ends here and the transmission goes on from the live edge under the
     /// new initialisation.
     fn restart(&mut self, moov: &RawBox, events: &mut Vec<Event>) -> Result<()> {
+        self.release_held(events)?;
         if let Some(asset) = self.close_open_asset()? {
             events.push(Event::Asset(asset));
         }
@@ -380,6 +398,8 @@ impl Segmenter {
 
     /// Cuts the fragment at its key frames and adds each piece to the open
     /// asset, closing it and opening the next at an entry point due a cut.
+    /// Samples of other tracks held for this video go in front of the piece
+    /// whose time they fall in.
     fn on_pieces(
         &mut self,
         state: &mut InitState,
@@ -387,22 +407,161 @@ impl Segmenter {
         now_us: u64,
         events: &mut Vec<Event>,
     ) -> Result<()> {
-        for piece in split(fragment, &state.init) {
-            let entry_ts = state.entry_point(fragment, &piece, events);
+        let Some(held) = self.place_held(state, fragment, events)? else {
+            return Ok(());
+        };
+        for slot in split_with(fragment, &state.init, &held) {
+            let entry_ts = state.entry_point(fragment, &slot.own, events);
             if let Some(ts) = entry_ts {
                 self.at_entry_point(state, ts, events)?;
             }
             if self.recovery.need_entry || self.asset.is_none() {
-                self.recovery.dropped += piece_samples(&piece) as u64;
+                self.set_aside(state, fragment, &slot.own, events)?;
+                for (h, piece) in &slot.held {
+                    self.set_aside(state, &held[*h], piece, events)?;
+                }
                 continue;
             }
             if entry_ts.is_none() {
                 self.safety_cut(state, fragment.moof_offset, events)?;
             }
-            let entry = entry_ts.map(|ts| (ts, now_us));
-            self.add_piece(state, fragment, &piece, entry, events)?;
+            let mut entry = entry_ts.map(|ts| (ts, now_us));
+            for f in state.aside.take_all() {
+                self.add_piece(state, &f, &all(&f), entry.take(), events)?;
+            }
+            for (h, piece) in &slot.held {
+                self.add_piece(state, &held[*h], piece, entry.take(), events)?;
+            }
+            if !slot.own.parts.is_empty() {
+                self.add_piece(state, fragment, &slot.own, entry.take(), events)?;
+            }
         }
         Ok(())
+    }
+
+    /// With a video reference track, relates the fragment to the samples
+    /// waiting for video. A fragment with video takes out the waiting
+    /// samples it reaches (returned, for its pieces); one without is placed
+    /// as far as the video has come and the rest waits (`None`: nothing
+    /// more to do).
+    fn place_held(
+        &mut self,
+        state: &mut InitState,
+        fragment: &Fragment,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<Vec<Fragment>>> {
+        let reference = state.init.reference();
+        let scale = state.init.tracks[reference].timescale;
+        if state.init.tracks[reference].kind != TrackKind::Video {
+            return Ok(Some(Vec::new()));
+        }
+        let end = fragment
+            .runs
+            .iter()
+            .filter(|r| r.track == reference)
+            .flat_map(|r| &fragment.samples[r.samples.clone()])
+            .map(|s| s.dts.saturating_add(u64::from(s.duration)))
+            .max();
+        if let Some(end) = end {
+            let end = state.ref_end.map_or(end, |e| e.max(end));
+            state.ref_end = Some(end);
+            return Ok(Some(state.waiting.take_before(&state.init, end, scale)));
+        }
+        let (ready, later) = match state.ref_end {
+            Some(end) => divide(fragment, &state.init, end, scale),
+            None => (None, select(fragment, |_, _| true)),
+        };
+        state.waiting.extend(later);
+        if let Some(ready) = ready {
+            self.add_late(state, &ready, events)?;
+        }
+        while let Some(f) = state.waiting.over_limit(&state.init) {
+            if !std::mem::replace(&mut state.warned_wait, true) {
+                events.push(Event::Warning(format!(
+                    "moof at byte {}: samples of other tracks waited more than {} s or {} MiB for the video of their time; placed without it",
+                    f.moof_offset,
+                    hold::MAX_HELD_S,
+                    hold::MAX_HELD_BYTES >> 20
+                )));
+            }
+            self.add_late(state, &f, events)?;
+        }
+        Ok(None)
+    }
+
+    /// Samples of other tracks whose video has gone by: into the open
+    /// asset, or aside for the next.
+    fn add_late(
+        &mut self,
+        state: &mut InitState,
+        fragment: &Fragment,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let piece = all(fragment);
+        if self.asset.is_none() {
+            return self.set_aside(state, fragment, &piece, events);
+        }
+        self.safety_cut(state, fragment.moof_offset, events)?;
+        self.add_piece(state, fragment, &piece, None, events)
+    }
+
+    /// A piece no asset can start with: its video samples are dropped
+    /// (they need the key frame before them); samples of other tracks go
+    /// into the open asset when one is (damage was seen), else aside for
+    /// the next asset, within limits.
+    fn set_aside(
+        &mut self,
+        state: &mut InitState,
+        fragment: &Fragment,
+        piece: &Piece,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let video = |t: usize| state.init.tracks[t].kind == TrackKind::Video;
+        for part in &piece.parts {
+            let t = fragment.runs[part.run].track;
+            if video(t) {
+                *self.recovery.dropped.entry(t).or_default() += part.samples.len() as u64;
+            }
+        }
+        let mine = |i: usize| piece.parts.iter().any(|p| p.samples.contains(&i));
+        let Some(others) = select(fragment, |t, i| !video(t) && mine(i)) else {
+            return Ok(());
+        };
+        if self.asset.is_some() {
+            return self.add_piece(state, &others, &all(&others), None, events);
+        }
+        state.aside.extend(Some(others));
+        while let Some(f) = state.aside.over_limit(&state.init) {
+            events.push(Event::Warning(format!(
+                "moof at byte {}: {} samples waited for a video key frame to start from for more than {} s or {} MiB; dropped",
+                f.moof_offset,
+                f.samples.len(),
+                hold::MAX_HELD_S,
+                hold::MAX_HELD_BYTES >> 20
+            )));
+        }
+        Ok(())
+    }
+
+    /// Places everything still held (the input ends, or a new `moov`
+    /// comes): waiting samples into the open asset; those set aside for an
+    /// asset that never opened are dropped with a warning.
+    fn release_held(&mut self, events: &mut Vec<Event>) -> Result<()> {
+        let Some(mut state) = self.init.take() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        for f in state.waiting.take_all() {
+            result = result.and_then(|()| self.add_late(&mut state, &f, events));
+        }
+        let lost: usize = state.aside.take_all().iter().map(|f| f.samples.len()).sum();
+        if lost > 0 {
+            events.push(Event::Warning(format!(
+                "{lost} samples of tracks other than video came before any key frame to start from; dropped at the end"
+            )));
+        }
+        self.init = Some(state);
+        result
     }
 
     /// An entry point at transmission time `ts`: the end of recovery, a cut
@@ -419,13 +578,14 @@ impl Segmenter {
                 events.push(Event::Asset(asset));
             }
         }
+        for (t, n) in std::mem::take(&mut self.recovery.dropped) {
+            let track = &state.init.tracks[t];
+            events.push(Event::Warning(format!(
+                "{n} samples of video track {} ({}) without a key frame to start from were dropped",
+                track.id, track.codec
+            )));
+        }
         if self.asset.is_none() {
-            if self.recovery.dropped > 0 {
-                events.push(Event::Warning(format!(
-                    "{} samples without a key frame to start from were dropped",
-                    std::mem::take(&mut self.recovery.dropped)
-                )));
-            }
             self.asset = Some(self.run.open_asset(ts));
         }
         state.last_entry = Some(ts);
@@ -597,6 +757,10 @@ impl InitState {
             warned_tfdt: vec![false; tracks],
             moof: None,
             last_entry: None,
+            ref_end: None,
+            waiting: Queue::default(),
+            aside: Queue::default(),
+            warned_wait: false,
             init,
         })
     }
@@ -650,10 +814,6 @@ impl Recovery {
     fn damaged(&mut self) {
         self.need_entry = true;
     }
-}
-
-fn piece_samples(piece: &Piece) -> usize {
-    piece.parts.iter().map(|p| p.samples.len()).sum()
 }
 
 /// Where the reference track's presentation ends in `piece`, in its own

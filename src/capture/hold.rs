@@ -1,0 +1,239 @@
+//! Samples that wait for the video to say where they go. Encoders that write
+//! one `moof` per track (GStreamer's `mp4mux`, ffmpeg's `separate_moof`) may
+//! send a track's samples before the video of the same time: which asset
+//! they belong to depends on where the video's key frames fall, so they are
+//! held until the video track has reached their decode time. Samples decided
+//! before any asset is open (ahead of the first key frame, or after damage
+//! before the next) are set aside the same way and go in front of the asset
+//! that opens. What is held is copied out of its `mdat`, so the input
+//! fragment it came from is not kept alive; both queues are bounded.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::capture::fragment::{Fragment, Run, Sample};
+use crate::capture::init::Init;
+
+/// How much may wait, in sample bytes, per queue.
+pub const MAX_HELD_BYTES: usize = 16 << 20;
+/// How long a stretch of samples may wait, in seconds, per queue.
+pub const MAX_HELD_S: u64 = 10;
+
+/// A queue of held fragments, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    fragments: VecDeque<Fragment>,
+    bytes: usize,
+}
+
+impl Queue {
+    /// Adds a fragment, if there is one, at the back.
+    pub fn extend(&mut self, fragment: Option<Fragment>) {
+        if let Some(fragment) = fragment {
+            self.bytes += fragment.mdat.len();
+            self.fragments.push_back(fragment);
+        }
+    }
+
+    /// Sample bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Everything held, oldest first.
+    pub fn take_all(&mut self) -> Vec<Fragment> {
+        self.bytes = 0;
+        self.fragments.drain(..).collect()
+    }
+
+    /// The oldest fragment, once the queue holds more than its limits: too
+    /// many bytes, or samples further apart in time than [`MAX_HELD_S`].
+    pub fn over_limit(&mut self, init: &Init) -> Option<Fragment> {
+        let too_long = self.span_s(init).is_some_and(|s| s > MAX_HELD_S as f64);
+        if self.bytes <= MAX_HELD_BYTES && !too_long {
+            return None;
+        }
+        let oldest = self.fragments.pop_front()?;
+        self.bytes -= oldest.mdat.len();
+        Some(oldest)
+    }
+
+    /// Seconds from the earliest held sample to the end of the latest.
+    fn span_s(&self, init: &Init) -> Option<f64> {
+        let mut span: Option<(f64, f64)> = None;
+        for f in &self.fragments {
+            for r in &f.runs {
+                let scale = f64::from(init.tracks[r.track].timescale.max(1));
+                for s in &f.samples[r.samples.clone()] {
+                    let start = s.dts as f64 / scale;
+                    let end = start + f64::from(s.duration) / scale;
+                    span = Some(span.map_or((start, end), |(a, b)| (a.min(start), b.max(end))));
+                }
+            }
+        }
+        span.map(|(a, b)| b - a)
+    }
+
+    /// Takes out the held samples decoded before `until` (in `scale`
+    /// ticks), as fragments oldest first; the rest stays.
+    pub fn take_before(&mut self, init: &Init, until: u64, scale: u32) -> Vec<Fragment> {
+        let mut taken = Vec::new();
+        for f in std::mem::take(&mut self.fragments) {
+            let (before, after) = divide(&f, init, until, scale);
+            taken.extend(before);
+            self.fragments.extend(after);
+        }
+        self.bytes = self.fragments.iter().map(|f| f.mdat.len()).sum();
+        taken
+    }
+}
+
+/// Whether a sample of track `t` decoded at `dts` comes before `until`
+/// (in `scale` ticks), without rounding.
+pub(crate) fn before(init: &Init, t: usize, dts: u64, until: u64, scale: u32) -> bool {
+    let own = u128::from(init.tracks[t].timescale);
+    u128::from(dts) * u128::from(scale) < u128::from(until) * own
+}
+
+/// `fragment` cut in two by decode time: the samples before `until` (in
+/// `scale` ticks) and those from it on, each a fragment of its own holding
+/// a copy of its samples' bytes.
+pub(crate) fn divide(
+    fragment: &Fragment,
+    init: &Init,
+    until: u64,
+    scale: u32,
+) -> (Option<Fragment>, Option<Fragment>) {
+    let early = |t: usize, i: usize| before(init, t, fragment.samples[i].dts, until, scale);
+    (
+        select(fragment, early),
+        select(fragment, |t, i| !early(t, i)),
+    )
+}
+
+/// The samples of `fragment` that `keep` selects (by track and sample
+/// index), as a fragment of their own with a compact copy of their bytes;
+/// `None` if there are none.
+pub(crate) fn select(fragment: &Fragment, keep: impl Fn(usize, usize) -> bool) -> Option<Fragment> {
+    let mut out = Fragment {
+        moof_offset: fragment.moof_offset,
+        mdat: Bytes::new(),
+        runs: Vec::new(),
+        samples: Vec::new(),
+        without_tfdt: Vec::new(),
+    };
+    let mut data = Vec::new();
+    for run in &fragment.runs {
+        let first = out.samples.len();
+        for (i, s) in fragment.samples[run.samples.clone()].iter().enumerate() {
+            if !keep(run.track, run.samples.start + i) {
+                continue;
+            }
+            let bytes = &fragment.mdat[s.data..s.data + s.size as usize];
+            out.samples.push(Sample {
+                data: data.len(),
+                ..*s
+            });
+            data.extend_from_slice(bytes);
+        }
+        if out.samples.len() > first {
+            out.runs.push(Run {
+                track: run.track,
+                description_index: run.description_index,
+                samples: first..out.samples.len(),
+            });
+        }
+    }
+    out.mdat = data.into();
+    (!out.samples.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::init::{SampleDefaults, Track, TrackKind};
+
+    fn init() -> Init {
+        let track = |id, kind, timescale| Track {
+            id,
+            kind,
+            codec: "x".into(),
+            codecs: "x".into(),
+            timescale,
+            width: None,
+            height: None,
+            channels: None,
+            frame_rate: None,
+            defaults: SampleDefaults::default(),
+        };
+        Init::with_tracks(vec![
+            track(1, TrackKind::Video, 1000),
+            track(2, TrackKind::Audio, 48000),
+        ])
+    }
+
+    /// Audio frames of 1024 ticks at 48 kHz, each `size` bytes of its index.
+    fn audio(frames: u64, size: u32) -> Fragment {
+        let samples: Vec<Sample> = (0..frames)
+            .map(|i| Sample {
+                dts: i * 1024,
+                duration: 1024,
+                size,
+                flags: 0,
+                cts: 0,
+                data: (i * u64::from(size)) as usize,
+            })
+            .collect();
+        let mdat: Vec<u8> = (0..frames)
+            .flat_map(|i| std::iter::repeat_n(i as u8, size as usize))
+            .collect();
+        Fragment {
+            moof_offset: 7,
+            mdat: mdat.into(),
+            runs: vec![Run {
+                track: 1,
+                description_index: None,
+                samples: 0..frames as usize,
+            }],
+            samples,
+            without_tfdt: vec![],
+        }
+    }
+
+    #[test]
+    fn a_fragment_divides_at_a_time_with_its_bytes() {
+        // 100 ms at 1000 Hz: frames at 0, 21.3, 42.7, 64, 85.3 ms go before.
+        let (a, b) = divide(&audio(8, 3), &init(), 100, 1000);
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.samples.len(), 5);
+        assert_eq!(b.samples.len(), 3);
+        assert_eq!(b.samples[0].dts, 5 * 1024);
+        assert_eq!(b.samples[0].data, 0);
+        assert_eq!(&b.mdat[..], &[5, 5, 5, 6, 6, 6, 7, 7, 7]);
+        assert_eq!(b.runs[0].samples, 0..3);
+    }
+
+    #[test]
+    fn a_queue_gives_up_what_is_decided_and_keeps_the_rest() {
+        let mut q = Queue::default();
+        q.extend(Some(audio(10, 2)));
+        assert_eq!(q.bytes(), 20);
+        let taken = q.take_before(&init(), 100, 1000);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].samples.len(), 5);
+        assert_eq!(q.bytes(), 10);
+        assert!(q.over_limit(&init()).is_none());
+        assert_eq!(q.take_all().len(), 1);
+        assert_eq!(q.bytes(), 0);
+    }
+
+    #[test]
+    fn a_queue_over_its_time_limit_gives_up_its_oldest() {
+        let mut q = Queue::default();
+        // 11 s of audio.
+        q.extend(Some(audio(48 * 11, 1)));
+        assert!(q.over_limit(&init()).is_some());
+        assert_eq!(q.bytes(), 0);
+    }
+}
