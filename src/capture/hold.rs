@@ -1,11 +1,14 @@
-//! Samples that wait for the video to say where they go. Encoders that write
-//! one `moof` per track (GStreamer's `mp4mux`, ffmpeg's `separate_moof`) may
-//! send a track's samples before the video of the same time: which asset
-//! they belong to depends on where the video's key frames fall, so they are
-//! held until the video track has reached their decode time. Samples decided
+//! Samples that wait so that each goes to the asset of its time. Encoders
+//! that write one `moof` per track (GStreamer's `mp4mux`, ffmpeg's
+//! `separate_moof`) send a track's samples before or after the video of the
+//! same time. Which asset a sample belongs to depends on where the video's
+//! key frames fall, so samples of other tracks are held until the video has
+//! reached their decode time; and a video fragment with a key frame waits
+//! until the other tracks have reached that key frame, so the asset before
+//! it gets all of its audio first ([`Order`]). Samples decided
 //! before any asset is open (ahead of the first key frame, or after damage
-//! before the next) are set aside the same way and go in front of the asset
-//! that opens. What is held is copied out of its `mdat`, so the input
+//! before the next) are set aside the same way and go into the asset that
+//! opens, after its key frame's fragment. What is held is copied out of its `mdat`, so the input
 //! fragment it came from is not kept alive; both queues are bounded.
 
 use std::collections::VecDeque;
@@ -13,7 +16,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::capture::fragment::{Fragment, Run, Sample};
-use crate::capture::init::Init;
+use crate::capture::init::{Init, TrackKind};
 
 /// How much may wait, in sample bytes, per queue.
 pub const MAX_HELD_BYTES: usize = 16 << 20;
@@ -36,6 +39,12 @@ impl Queue {
         }
     }
 
+    fn pop(&mut self) -> Option<Fragment> {
+        let f = self.fragments.pop_front()?;
+        self.bytes -= f.mdat.len();
+        Some(f)
+    }
+
     /// Sample bytes held.
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -54,9 +63,7 @@ impl Queue {
         if self.bytes <= MAX_HELD_BYTES && !too_long {
             return None;
         }
-        let oldest = self.fragments.pop_front()?;
-        self.bytes -= oldest.mdat.len();
-        Some(oldest)
+        self.pop()
     }
 
     /// Seconds from the earliest held sample to the end of the latest.
@@ -86,6 +93,101 @@ impl Queue {
         }
         self.bytes = self.fragments.iter().map(|f| f.mdat.len()).sum();
         taken
+    }
+}
+
+/// Where each track has got to, and the fragments that wait for the others.
+#[derive(Debug)]
+pub(crate) struct Order {
+    /// Samples of other tracks sent ahead of the video of their time.
+    pub waiting: Queue,
+    /// Video fragments with a key frame that other tracks have not reached.
+    video: Queue,
+    /// Per track, where its latest sample ends in decode time (its ticks).
+    reach: Vec<Option<u64>>,
+    /// Per track, given up on: the video went on without it.
+    absent: Vec<bool>,
+    /// Where the placed video ends in decode time (its ticks).
+    pub video_end: Option<u64>,
+}
+
+impl Order {
+    pub fn new(tracks: usize) -> Self {
+        Order {
+            waiting: Queue::default(),
+            video: Queue::default(),
+            reach: vec![None; tracks],
+            absent: vec![false; tracks],
+            video_end: None,
+        }
+    }
+
+    /// Bytes held in both queues.
+    pub fn bytes(&self) -> usize {
+        self.waiting.bytes() + self.video.bytes()
+    }
+
+    /// Notes how far each track of `fragment` reaches.
+    pub fn note(&mut self, fragment: &Fragment) {
+        for r in &fragment.runs {
+            let end = fragment.samples[r.samples.clone()]
+                .iter()
+                .map(|s| s.dts.saturating_add(u64::from(s.duration)))
+                .max();
+            let reach = &mut self.reach[r.track];
+            *reach = (*reach).max(end);
+            self.absent[r.track] = false;
+        }
+    }
+
+    /// Queues a video fragment.
+    pub fn push_video(&mut self, fragment: Fragment) {
+        self.video.extend(Some(fragment));
+    }
+
+    /// The next video fragment that can be placed: every other track has
+    /// reached its last key frame (or it has none). Past the queue's limits
+    /// the oldest goes anyway, and the lagging tracks are returned (by id)
+    /// and counted absent until they come.
+    pub fn next_video(&mut self, init: &Init) -> Option<(Fragment, Vec<u32>)> {
+        let front = self.video.fragments.front()?;
+        let lagging = self.lagging(init, front);
+        if lagging.is_empty() {
+            return self.video.pop().map(|f| (f, Vec::new()));
+        }
+        let oldest = self.video.over_limit(init)?;
+        for &t in &lagging {
+            self.absent[t] = true;
+        }
+        let ids = lagging.iter().map(|&t| init.tracks[t].id).collect();
+        Some((oldest, ids))
+    }
+
+    /// All queued video, oldest first (the input ends).
+    pub fn take_video(&mut self) -> Vec<Fragment> {
+        self.video.take_all()
+    }
+
+    /// The tracks other than video, not given up on, that have not reached
+    /// the last key frame of `fragment`.
+    fn lagging(&self, init: &Init, fragment: &Fragment) -> Vec<usize> {
+        let reference = init.reference();
+        let scale = init.tracks[reference].timescale;
+        let last_key = fragment
+            .runs
+            .iter()
+            .filter(|r| r.track == reference)
+            .flat_map(|r| &fragment.samples[r.samples.clone()])
+            .filter(|s| s.is_sync())
+            .map(|s| s.dts)
+            .max();
+        let Some(key) = last_key else {
+            return Vec::new();
+        };
+        (0..init.tracks.len())
+            .filter(|&t| init.tracks[t].kind != TrackKind::Video && !self.absent[t])
+            .filter(|&t| self.reach[t].is_none_or(|r| before(init, t, r, key, scale)))
+            .collect()
     }
 }
 

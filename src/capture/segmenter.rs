@@ -21,7 +21,7 @@ use crate::capture::asset::{AssetBuilder, FinishedAsset};
 use crate::capture::fragment::{self, Fragment};
 use crate::capture::fragment_writer::write_fragment;
 use crate::capture::framing::{Framer, RawBox};
-use crate::capture::hold::{self, divide, select, Queue};
+use crate::capture::hold::{self, divide, select, Order, Queue};
 use crate::capture::init::{Init, Track, TrackKind};
 use crate::capture::split::{all, split_with, Piece};
 use crate::capture::stamps::{rescale, Clock, Datastamps};
@@ -118,6 +118,9 @@ struct Transmission {
     edge: u64,
     /// Capture offset just past the last box seen.
     consumed: u64,
+    /// When the last box was received (µs since the epoch): the receive
+    /// time of what is placed at the end.
+    now_us: u64,
     /// An error stopped the input; what is left unread belongs to that
     /// error, already reported.
     failed: bool,
@@ -138,13 +141,11 @@ struct InitState {
     moof: Option<RawBox>,
     /// Transmission time of the last entry point: the next must follow it.
     last_entry: Option<u64>,
-    /// With a video reference track: where its latest sample ends in decode
-    /// time (its ticks). Samples of other tracks before it can be placed.
-    ref_end: Option<u64>,
-    /// Samples of other tracks sent ahead of the video of their time.
-    waiting: Queue,
-    /// Samples of other tracks placed while no asset was open: they go in
-    /// front of the next asset's first entry point.
+    /// With a video reference track: video and other tracks waiting for
+    /// each other.
+    order: Order,
+    /// Samples of other tracks placed while no asset was open: they go
+    /// into the next asset, just after its first entry point.
     aside: Queue,
     /// Whether samples were placed without video for waiting too long.
     warned_wait: bool,
@@ -278,12 +279,13 @@ impl Segmenter {
         let held = self
             .init
             .as_ref()
-            .map_or(0, |s| s.waiting.bytes() + s.aside.bytes());
+            .map_or(0, |s| s.order.bytes() + s.aside.bytes());
         self.framer.buffered() + moof.map_or(0, |m| m.bytes.len()) + held
     }
 
     fn on_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
         self.run.consumed = b.offset + b.bytes.len() as u64;
+        self.run.now_us = now_us;
         if let Some((at, count)) = b.skipped_before {
             let cause = b
                 .doubted
@@ -383,7 +385,7 @@ impl Segmenter {
             });
         };
         let result = match state.read_fragment(moof, mdat, events) {
-            Ok(f) => self.on_pieces(&mut state, &f, now_us, events),
+            Ok(f) => self.on_pieces(&mut state, f, now_us, events),
             // A fragment that cannot be read is dropped, not the transmission.
             Err(e) if e.is_bad_input() => {
                 events.push(Event::Warning(format!("{e}; fragment dropped")));
@@ -396,20 +398,52 @@ impl Segmenter {
         result
     }
 
-    /// Cuts the fragment at its key frames and adds each piece to the open
-    /// asset, closing it and opening the next at an entry point due a cut.
-    /// Samples of other tracks held for this video go in front of the piece
-    /// whose time they fall in.
+    /// Places a fragment in time. Without a video reference track it is
+    /// cut at once; with one, video and other tracks wait for each other
+    /// ([`hold::Order`]) and the video is cut as it can be placed.
     fn on_pieces(
+        &mut self,
+        state: &mut InitState,
+        fragment: Fragment,
+        now_us: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let reference = state.init.reference();
+        if state.init.tracks[reference].kind != TrackKind::Video {
+            return self.place_video(state, &fragment, now_us, events);
+        }
+        state.order.note(&fragment);
+        if fragment.runs.iter().any(|r| r.track == reference) {
+            state.order.push_video(fragment);
+        } else {
+            self.place_others(state, &fragment, events)?;
+        }
+        while let Some((video, lagging)) = state.order.next_video(&state.init) {
+            if !lagging.is_empty() {
+                events.push(Event::Warning(format!(
+                    "moof at byte {}: video waited more than {} s or {} MiB for track(s) {lagging:?} to reach its key frame; placed without them",
+                    video.moof_offset,
+                    hold::MAX_HELD_S,
+                    hold::MAX_HELD_BYTES >> 20
+                )));
+            }
+            self.place_video(state, &video, now_us, events)?;
+        }
+        Ok(())
+    }
+
+    /// Cuts a fragment with the reference track at its key frames and adds
+    /// each piece to the open asset, closing it and opening the next at an
+    /// entry point due a cut. Samples of other tracks waiting for this video
+    /// follow the piece whose time they fall in.
+    fn place_video(
         &mut self,
         state: &mut InitState,
         fragment: &Fragment,
         now_us: u64,
         events: &mut Vec<Event>,
     ) -> Result<()> {
-        let Some(held) = self.place_held(state, fragment, events)? else {
-            return Ok(());
-        };
+        let held = state.take_reached(fragment);
         for slot in split_with(fragment, &state.init, &held) {
             let entry_ts = state.entry_point(fragment, &slot.own, events);
             if let Some(ts) = entry_ts {
@@ -425,57 +459,42 @@ impl Segmenter {
             if entry_ts.is_none() {
                 self.safety_cut(state, fragment.moof_offset, events)?;
             }
+            // The key frame's own fragment comes first, so the entry point
+            // is a fragment that opens with it; the samples of other tracks
+            // of the same time follow in fragments of their own.
             let mut entry = entry_ts.map(|ts| (ts, now_us));
+            if !slot.own.parts.is_empty() {
+                self.add_piece(state, fragment, &slot.own, entry.take(), events)?;
+            }
             for f in state.aside.take_all() {
                 self.add_piece(state, &f, &all(&f), entry.take(), events)?;
             }
             for (h, piece) in &slot.held {
                 self.add_piece(state, &held[*h], piece, entry.take(), events)?;
             }
-            if !slot.own.parts.is_empty() {
-                self.add_piece(state, fragment, &slot.own, entry.take(), events)?;
-            }
         }
         Ok(())
     }
 
-    /// With a video reference track, relates the fragment to the samples
-    /// waiting for video. A fragment with video takes out the waiting
-    /// samples it reaches (returned, for its pieces); one without is placed
-    /// as far as the video has come and the rest waits (`None`: nothing
-    /// more to do).
-    fn place_held(
+    /// A fragment without video: placed as far as the video has come; the
+    /// rest waits for it, within limits.
+    fn place_others(
         &mut self,
         state: &mut InitState,
         fragment: &Fragment,
         events: &mut Vec<Event>,
-    ) -> Result<Option<Vec<Fragment>>> {
+    ) -> Result<()> {
         let reference = state.init.reference();
         let scale = state.init.tracks[reference].timescale;
-        if state.init.tracks[reference].kind != TrackKind::Video {
-            return Ok(Some(Vec::new()));
-        }
-        let end = fragment
-            .runs
-            .iter()
-            .filter(|r| r.track == reference)
-            .flat_map(|r| &fragment.samples[r.samples.clone()])
-            .map(|s| s.dts.saturating_add(u64::from(s.duration)))
-            .max();
-        if let Some(end) = end {
-            let end = state.ref_end.map_or(end, |e| e.max(end));
-            state.ref_end = Some(end);
-            return Ok(Some(state.waiting.take_before(&state.init, end, scale)));
-        }
-        let (ready, later) = match state.ref_end {
+        let (ready, later) = match state.order.video_end {
             Some(end) => divide(fragment, &state.init, end, scale),
             None => (None, select(fragment, |_, _| true)),
         };
-        state.waiting.extend(later);
+        state.order.waiting.extend(later);
         if let Some(ready) = ready {
             self.add_late(state, &ready, events)?;
         }
-        while let Some(f) = state.waiting.over_limit(&state.init) {
+        while let Some(f) = state.order.waiting.over_limit(&state.init) {
             if !std::mem::replace(&mut state.warned_wait, true) {
                 events.push(Event::Warning(format!(
                     "moof at byte {}: samples of other tracks waited more than {} s or {} MiB for the video of their time; placed without it",
@@ -486,7 +505,7 @@ impl Segmenter {
             }
             self.add_late(state, &f, events)?;
         }
-        Ok(None)
+        Ok(())
     }
 
     /// Samples of other tracks whose video has gone by: into the open
@@ -544,14 +563,18 @@ impl Segmenter {
     }
 
     /// Places everything still held (the input ends, or a new `moov`
-    /// comes): waiting samples into the open asset; those set aside for an
+    /// comes): waiting video as it is, then waiting samples of other tracks
+    /// into the open asset; those set aside for an
     /// asset that never opened are dropped with a warning.
     fn release_held(&mut self, events: &mut Vec<Event>) -> Result<()> {
         let Some(mut state) = self.init.take() else {
             return Ok(());
         };
-        let mut result = Ok(());
-        for f in state.waiting.take_all() {
+        let (mut result, now_us) = (Ok(()), self.run.now_us);
+        for f in state.order.take_video() {
+            result = result.and_then(|()| self.place_video(&mut state, &f, now_us, events));
+        }
+        for f in state.order.waiting.take_all() {
             result = result.and_then(|()| self.add_late(&mut state, &f, events));
         }
         let lost: usize = state.aside.take_all().iter().map(|f| f.samples.len()).sum();
@@ -710,6 +733,7 @@ impl Transmission {
             fragment_sequence: 0,
             edge: resume.map_or(0, |r| r.time_base),
             consumed: 0,
+            now_us: 0,
             failed: false,
         }
     }
@@ -757,8 +781,7 @@ impl InitState {
             warned_tfdt: vec![false; tracks],
             moof: None,
             last_entry: None,
-            ref_end: None,
-            waiting: Queue::default(),
+            order: Order::new(tracks),
             aside: Queue::default(),
             warned_wait: false,
             init,
@@ -786,6 +809,28 @@ impl InitState {
         }
         events.extend(warnings.into_iter().map(Event::Warning));
         Ok(f)
+    }
+
+    /// The samples of other tracks waiting for video that `fragment`, a
+    /// fragment with video, reaches; the video placed now ends with it.
+    fn take_reached(&mut self, fragment: &Fragment) -> Vec<Fragment> {
+        let reference = self.init.reference();
+        if self.init.tracks[reference].kind != TrackKind::Video {
+            return Vec::new();
+        }
+        let end = fragment
+            .runs
+            .iter()
+            .filter(|r| r.track == reference)
+            .flat_map(|r| &fragment.samples[r.samples.clone()])
+            .map(|s| s.dts.saturating_add(u64::from(s.duration)))
+            .max();
+        let Some(end) = end.max(self.order.video_end) else {
+            return Vec::new();
+        };
+        self.order.video_end = Some(end);
+        let scale = self.init.tracks[reference].timescale;
+        self.order.waiting.take_before(&self.init, end, scale)
     }
 
     /// The transmission time `piece` is an entry point at, if it is one.

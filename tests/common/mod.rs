@@ -19,6 +19,12 @@ pub const FIXTURES: &[&str] = &[
     "hevc-aac-separate-moof.mp4",
     "aac-only.mp4",
     "opus-only.mp4",
+    "gst-h264-aac-frag1s.mp4",
+    "gst-h264-aac-frag2500ms.mp4",
+    "cmaf-styp-prft.mp4",
+    "h264-aac-global-sidx.mp4",
+    "h264-aac-cmaf-prft.mp4",
+    "h264-aac-emsg.mp4",
 ];
 
 pub const VIDEO_FIXTURES: &[&str] = &[
@@ -26,6 +32,12 @@ pub const VIDEO_FIXTURES: &[&str] = &[
     "h264-aac-fragdur.mp4",
     "h264-every-frame.mp4",
     "hevc-aac-separate-moof.mp4",
+    "gst-h264-aac-frag1s.mp4",
+    "gst-h264-aac-frag2500ms.mp4",
+    "cmaf-styp-prft.mp4",
+    "h264-aac-global-sidx.mp4",
+    "h264-aac-cmaf-prft.mp4",
+    "h264-aac-emsg.mp4",
 ];
 
 pub fn fixture(name: &str) -> PathBuf {

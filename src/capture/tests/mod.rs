@@ -2,7 +2,8 @@
 //! segmenter as bytes, no process, no disk. [`chunking`] holds the facts
 //! about the events a capture gives however it arrives, [`round_trip`] the
 //! fragment writer against the fragment parser, [`damage`] and
-//! [`broken_fragments`] what the segmenter decides about damaged input.
+//! [`broken_fragments`] what the segmenter decides about damaged input,
+//! [`ordering`] how samples of per-track fragments are placed in time.
 //! [`support`] drives the segmenter as `backset segment` does and reads
 //! assets back into samples; [`edit`] breaks captures.
 
@@ -11,5 +12,6 @@ mod chunking;
 mod claims;
 mod damage;
 mod edit;
+mod ordering;
 mod round_trip;
 mod support;

@@ -26,13 +26,19 @@ macro_rules! fixtures {
 }
 
 /// Every bundled capture (see fixtures/make.sh), by file name.
-pub const FIXTURES: [(&str, &[u8]); 6] = fixtures!(
+pub const FIXTURES: [(&str, &[u8]); 12] = fixtures!(
     "h264-aac-gop.mp4",
     "h264-aac-fragdur.mp4",
     "h264-every-frame.mp4",
     "hevc-aac-separate-moof.mp4",
     "aac-only.mp4",
     "opus-only.mp4",
+    "gst-h264-aac-frag1s.mp4",
+    "gst-h264-aac-frag2500ms.mp4",
+    "cmaf-styp-prft.mp4",
+    "h264-aac-global-sidx.mp4",
+    "h264-aac-cmaf-prft.mp4",
+    "h264-aac-emsg.mp4",
 );
 
 pub fn fixture(name: &str) -> &'static [u8] {
