@@ -62,7 +62,7 @@ fn every_key_frame_is_an_entry_point_and_starts_its_asset() {
             entries += m.entries.len();
             for e in &m.entries {
                 assert_eq!(
-                    box_at(&bytes, e.offset as usize),
+                    fragment_box_at(&bytes, e.offset as usize),
                     b"moof",
                     "{name}: entry offset {} is not a moof",
                     e.offset

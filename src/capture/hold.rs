@@ -208,10 +208,15 @@ pub(crate) fn divide(
     scale: u32,
 ) -> (Option<Fragment>, Option<Fragment>) {
     let early = |t: usize, i: usize| before(init, t, fragment.samples[i].dts, until, scale);
-    (
+    let (first, mut second) = (
         select(fragment, early),
         select(fragment, |t, i| !early(t, i)),
-    )
+    );
+    // The events before the fragment go with its first part.
+    if let (Some(_), Some(second)) = (&first, &mut second) {
+        second.events.clear();
+    }
+    (first, second)
 }
 
 /// The samples of `fragment` that `keep` selects (by track and sample
@@ -224,6 +229,7 @@ pub(crate) fn select(fragment: &Fragment, keep: impl Fn(usize, usize) -> bool) -
         runs: Vec::new(),
         samples: Vec::new(),
         without_tfdt: Vec::new(),
+        events: fragment.events.clone(),
     };
     let mut data = Vec::new();
     for run in &fragment.runs {
@@ -300,6 +306,7 @@ mod tests {
             }],
             samples,
             without_tfdt: vec![],
+            events: vec![],
         }
     }
 

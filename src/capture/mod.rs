@@ -21,6 +21,7 @@ pub(crate) mod fragment;
 pub(crate) mod fragment_writer;
 pub mod framing;
 pub(crate) mod hold;
+pub mod inband;
 pub mod init;
 pub mod maps;
 pub mod segmenter;

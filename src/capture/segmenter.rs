@@ -22,6 +22,7 @@ use crate::capture::fragment::{self, Fragment};
 use crate::capture::fragment_writer::write_fragment;
 use crate::capture::framing::{Framer, RawBox};
 use crate::capture::hold::{self, divide, select, Order, Queue};
+use crate::capture::inband::{self, Decoded, InBand};
 use crate::capture::init::{Init, Track, TrackKind};
 use crate::capture::split::{all, split_with, Piece};
 use crate::capture::stamps::{rescale, Clock, Datastamps};
@@ -111,6 +112,8 @@ struct Transmission {
     resume: Option<Resume>,
     /// The latest `ftyp`: it goes with the next `moov`.
     ftyp: Option<RawBox>,
+    /// `emsg` and `prft` boxes waiting for the `moof` they precede.
+    inband: Vec<Decoded>,
     datastamps: Datastamps,
     next_sequence: u64,
     fragment_sequence: u32,
@@ -241,6 +244,12 @@ impl Segmenter {
         // After an error the rest of the buffer is what failed, already reported.
         let problem = unfinished.or(pending_moof).filter(|_| !self.run.failed);
         self.release_held(events)?;
+        let unplaced = std::mem::take(&mut self.run.inband).len();
+        if unplaced > 0 {
+            events.push(Event::Warning(format!(
+                "{unplaced} emsg/prft box(es) at the end of the input precede no fragment; dropped"
+            )));
+        }
         match self.close_open_asset()? {
             Some(asset) => events.push(Event::Asset(asset)),
             None => {
@@ -327,8 +336,12 @@ impl Segmenter {
                     ))
                 }
             },
-            // sidx/styp/free/mfra/prft/emsg describe the input's layout or
-            // are not carried yet; the assets have their own layout.
+            b"emsg" | b"prft" => match inband::read(&b) {
+                Ok(d) => self.run.inband.push(d),
+                Err(e) => events.push(Event::Warning(format!("{e}; dropped"))),
+            },
+            // sidx/styp/free/mfra describe the input's layout; the assets
+            // have their own.
             _ => {}
         }
         Ok(())
@@ -385,7 +398,13 @@ impl Segmenter {
             });
         };
         let result = match state.read_fragment(moof, mdat, events) {
-            Ok(f) => self.on_pieces(&mut state, f, now_us, events),
+            Ok(mut f) => {
+                f.events = std::mem::take(&mut self.run.inband)
+                    .into_iter()
+                    .map(|d| d.rebase(&state.init, &state.timeline, &f))
+                    .collect();
+                self.on_pieces(&mut state, f, now_us, events)
+            }
             // A fragment that cannot be read is dropped, not the transmission.
             Err(e) if e.is_bad_input() => {
                 events.push(Event::Warning(format!("{e}; fragment dropped")));
@@ -444,15 +463,20 @@ impl Segmenter {
         events: &mut Vec<Event>,
     ) -> Result<()> {
         let held = state.take_reached(fragment);
+        // Each fragment's events go before its first piece written.
+        let mut own_events = fragment.events.as_slice();
+        let mut held_events: Vec<&[InBand]> = held.iter().map(|h| h.events.as_slice()).collect();
         for slot in split_with(fragment, &state.init, &held) {
             let entry_ts = state.entry_point(fragment, &slot.own, events);
             if let Some(ts) = entry_ts {
                 self.at_entry_point(state, ts, events)?;
             }
             if self.recovery.need_entry || self.asset.is_none() {
-                self.set_aside(state, fragment, &slot.own, events)?;
+                let first = std::mem::take(&mut own_events);
+                self.set_aside(state, fragment, &slot.own, first, events)?;
                 for (h, piece) in &slot.held {
-                    self.set_aside(state, &held[*h], piece, events)?;
+                    let first = std::mem::take(&mut held_events[*h]);
+                    self.set_aside(state, &held[*h], piece, first, events)?;
                 }
                 continue;
             }
@@ -464,13 +488,15 @@ impl Segmenter {
             // of the same time follow in fragments of their own.
             let mut entry = entry_ts.map(|ts| (ts, now_us));
             if !slot.own.parts.is_empty() {
-                self.add_piece(state, fragment, &slot.own, entry.take(), events)?;
+                let first = std::mem::take(&mut own_events);
+                self.add_piece(state, fragment, &slot.own, entry.take(), first, events)?;
             }
             for f in state.aside.take_all() {
-                self.add_piece(state, &f, &all(&f), entry.take(), events)?;
+                self.add_piece(state, &f, &all(&f), entry.take(), &f.events, events)?;
             }
             for (h, piece) in &slot.held {
-                self.add_piece(state, &held[*h], piece, entry.take(), events)?;
+                let first = std::mem::take(&mut held_events[*h]);
+                self.add_piece(state, &held[*h], piece, entry.take(), first, events)?;
             }
         }
         Ok(())
@@ -518,21 +544,23 @@ impl Segmenter {
     ) -> Result<()> {
         let piece = all(fragment);
         if self.asset.is_none() {
-            return self.set_aside(state, fragment, &piece, events);
+            return self.set_aside(state, fragment, &piece, &fragment.events, events);
         }
         self.safety_cut(state, fragment.moof_offset, events)?;
-        self.add_piece(state, fragment, &piece, None, events)
+        self.add_piece(state, fragment, &piece, None, &fragment.events, events)
     }
 
     /// A piece no asset can start with: its video samples are dropped
     /// (they need the key frame before them); samples of other tracks go
     /// into the open asset when one is (damage was seen), else aside for
-    /// the next asset, within limits.
+    /// the next asset, within limits; `inband`, the events before the
+    /// fragment when this is its first piece, go with them.
     fn set_aside(
         &mut self,
         state: &mut InitState,
         fragment: &Fragment,
         piece: &Piece,
+        inband: &[InBand],
         events: &mut Vec<Event>,
     ) -> Result<()> {
         let video = |t: usize| state.init.tracks[t].kind == TrackKind::Video;
@@ -543,11 +571,12 @@ impl Segmenter {
             }
         }
         let mine = |i: usize| piece.parts.iter().any(|p| p.samples.contains(&i));
-        let Some(others) = select(fragment, |t, i| !video(t) && mine(i)) else {
+        let Some(mut others) = select(fragment, |t, i| !video(t) && mine(i)) else {
             return Ok(());
         };
+        others.events = inband.to_vec();
         if self.asset.is_some() {
-            return self.add_piece(state, &others, &all(&others), None, events);
+            return self.add_piece(state, &others, &all(&others), None, inband, events);
         }
         state.aside.extend(Some(others));
         while let Some(f) = state.aside.over_limit(&state.init) {
@@ -616,14 +645,16 @@ impl Segmenter {
     }
 
     /// Writes `piece` into the open asset as one fragment, handed out in
-    /// `events`; `entry` marks it as an entry point: (timestamp, wall-clock
-    /// receive time).
+    /// `events`, after the event boxes `inband`; `entry` marks it as an
+    /// entry point: (timestamp, wall-clock receive time), at the event boxes
+    /// when there are any, so a client starting there has them.
     fn add_piece(
         &mut self,
         state: &mut InitState,
         fragment: &Fragment,
         piece: &Piece,
         entry: Option<(u64, u64)>,
+        inband: &[InBand],
         events: &mut Vec<Event>,
     ) -> Result<()> {
         let Some(asset) = self.asset.as_mut() else {
@@ -632,6 +663,7 @@ impl Segmenter {
         self.run.fragment_sequence = self.run.fragment_sequence.wrapping_add(1);
         let sequence = self.run.fragment_sequence;
         let bytes = asset.builder.add_fragment(entry, |out| {
+            write_inband(out, inband, fragment, piece, &state.init)?;
             write_fragment(out, fragment, piece, &state.init, sequence)
         })?;
         self.run
@@ -728,6 +760,7 @@ impl Transmission {
         Transmission {
             resume,
             ftyp: None,
+            inband: Vec::new(),
             datastamps: Datastamps::starting_at(resume.map_or(0, |r| r.next_datastamp)),
             next_sequence: resume.map_or(0, |r| r.next_sequence),
             fragment_sequence: 0,
@@ -859,6 +892,34 @@ impl Recovery {
     fn damaged(&mut self) {
         self.need_entry = true;
     }
+}
+
+/// Writes the event boxes that go before `piece`, their relative times
+/// taken from the piece's earliest reference presentation time.
+fn write_inband(
+    out: &mut Vec<Bytes>,
+    inband: &[InBand],
+    fragment: &Fragment,
+    piece: &Piece,
+    init: &Init,
+) -> Result<()> {
+    if inband.is_empty() {
+        return Ok(());
+    }
+    let reference = init.reference();
+    let anchor = piece
+        .parts
+        .iter()
+        .filter(|p| fragment.runs[p.run].track == reference)
+        .flat_map(|p| &fragment.samples[p.samples.clone()])
+        .map(|s| s.pts())
+        .min();
+    let mut head = Vec::new();
+    for e in inband {
+        e.write(&mut head, anchor, init.tracks[reference].timescale)?;
+    }
+    out.push(head.into());
+    Ok(())
 }
 
 /// Where the reference track's presentation ends in `piece`, in its own

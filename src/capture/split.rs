@@ -286,6 +286,7 @@ mod tests {
             ],
             samples,
             without_tfdt: vec![],
+            events: vec![],
         }
     }
 

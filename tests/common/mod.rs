@@ -180,6 +180,16 @@ pub fn box_at(bytes: &[u8], offset: usize) -> &[u8] {
     &bytes[offset + 4..offset + 8]
 }
 
+/// The kind of the box a fragment at `offset` opens with, past the event
+/// boxes (`emsg`, `prft`) carried before its `moof`.
+pub fn fragment_box_at(bytes: &[u8], mut offset: usize) -> &[u8] {
+    while matches!(box_at(bytes, offset), b"emsg" | b"prft") {
+        let size = u32::from_be_bytes(bytes[offset..offset + 4].try_into().unwrap());
+        offset += size as usize;
+    }
+    box_at(bytes, offset)
+}
+
 /// Only the packets' size and hash, per stream: what a standalone asset must
 /// carry whatever timeline its demuxer gives it.
 pub fn payloads(streams: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {

@@ -294,6 +294,21 @@ pub struct Parsed {
     pub boxes: Vec<RawBox>,
 }
 
+/// Where the `moof` of the fragment at `offset` is: past the event boxes
+/// (`emsg`, `prft`) that open the fragment.
+pub fn past_events(bytes: &[u8], mut offset: usize) -> usize {
+    while matches!(&bytes[offset + 4..offset + 8], b"emsg" | b"prft") {
+        let size = u32::from_be_bytes([
+            bytes[offset],
+            bytes[offset + 1],
+            bytes[offset + 2],
+            bytes[offset + 3],
+        ]);
+        offset += size as usize;
+    }
+    offset
+}
+
 /// Takes an undamaged capture or asset apart; panics on what it cannot read.
 pub fn parse(bytes: &[u8]) -> Parsed {
     let mut framer = Framer::default();
