@@ -12,6 +12,7 @@ mod chunking;
 mod claims;
 mod damage;
 mod edit;
+mod inband;
 mod ordering;
 mod round_trip;
 mod support;
