@@ -337,6 +337,63 @@ mod tests {
         assert_eq!(q.bytes(), 0);
     }
 
+    /// Video at 1000 Hz: `frames` of 40 ms from `first`, the first a key frame.
+    fn video(first: u64, frames: u64) -> Fragment {
+        let samples: Vec<Sample> = (0..frames)
+            .map(|i| Sample {
+                dts: first + i * 40,
+                duration: 40,
+                size: 1,
+                flags: if i == 0 { 0 } else { 0x0001_0000 },
+                cts: 0,
+                data: i as usize,
+            })
+            .collect();
+        Fragment {
+            moof_offset: first,
+            mdat: vec![0; frames as usize].into(),
+            runs: vec![Run {
+                track: 0,
+                description_index: None,
+                samples: 0..frames as usize,
+            }],
+            samples,
+            without_tfdt: vec![],
+            events: vec![],
+        }
+    }
+
+    #[test]
+    fn video_with_a_key_frame_waits_until_the_audio_reaches_it() {
+        let mut order = Order::new(2);
+        order.note(&video(0, 25));
+        order.push_video(video(0, 25));
+        // No audio yet: the key frame at 0 waits for it.
+        assert!(order.next_video(&init()).is_none());
+        // Audio to 0.53 s reaches it; the next GOP (1 s) waits again.
+        order.note(&audio(25, 1));
+        assert!(order
+            .next_video(&init())
+            .is_some_and(|(_, lagging)| lagging.is_empty()));
+        order.push_video(video(1000, 25));
+        assert!(order.next_video(&init()).is_none());
+        assert_eq!(order.bytes(), 25);
+    }
+
+    #[test]
+    fn video_goes_on_without_a_track_that_stays_away() {
+        let mut order = Order::new(2);
+        // 11 s of GOPs, no audio ever.
+        for gop in 0..11 {
+            order.push_video(video(gop * 1000, 25));
+        }
+        let (first, lagging) = order.next_video(&init()).unwrap();
+        assert_eq!((first.moof_offset, lagging), (0, vec![2]));
+        // Given up on: the rest goes without waiting or warning.
+        let (_, lagging) = order.next_video(&init()).unwrap();
+        assert!(lagging.is_empty());
+    }
+
     #[test]
     fn a_queue_over_its_time_limit_gives_up_its_oldest() {
         let mut q = Queue::default();
