@@ -10,7 +10,7 @@
 //! Samples go to assets by time, not by where they sit in the capture:
 //! with one `moof` per track, audio sent ahead of its video waits for it
 //! and video with a key frame waits for the audio before it
-//! ([`crate::capture::hold`]); what waits is bounded. Only video before a
+//! (`capture::hold`); what waits is bounded. Only video before a
 //! key frame to start from is ever dropped. `emsg` and `prft` boxes go
 //! into the asset before the fragment they preceded
 //! ([`crate::capture::inband`]).
@@ -290,7 +290,7 @@ impl Segmenter {
 
     /// Bytes of capture the segmenter holds between calls: the partial box
     /// being framed, a `moof` waiting for its `mdat`, and samples waiting
-    /// to be placed in time (bounded by [`crate::capture::hold`]). The open asset's
+    /// to be placed in time (bounded by `capture::hold`). The open asset's
     /// fragments are not among them: they left as events.
     pub fn held_bytes(&self) -> usize {
         let moof = self.init.as_ref().and_then(|s| s.moof.as_ref());
