@@ -5,12 +5,11 @@
 //! key frames fall, so samples of other tracks are held until the video has
 //! reached their decode time; and a video fragment with a key frame waits
 //! until the other tracks have reached that key frame, so the asset before
-//! it gets all of its audio first ([`Order`]). Samples decided
-//! before any asset is open (ahead of the first key frame, or after damage
-//! before the next) are set aside the same way and go into the asset that
-//! opens, after its key frame's fragment. What is held is copied out of its `mdat`, so the input
-//! fragment it came from is not kept alive; both queues are bounded.
-
+//! it gets all of its audio first ([`Order`]). Samples decided before any
+//! asset is open (ahead of the first key frame) are set aside the same way
+//! and go into the asset that opens, after its key frame's fragment. What
+//! is held is copied out of its `mdat`, so the input fragment it came from
+//! is not kept alive; the queues are bounded.
 use std::collections::VecDeque;
 
 use bytes::Bytes;
