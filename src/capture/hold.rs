@@ -10,6 +10,7 @@
 //! and go into the asset that opens, after its key frame's fragment. What
 //! is held is copied out of its `mdat`, so the input fragment it came from
 //! is not kept alive; the queues are bounded.
+
 use std::collections::VecDeque;
 
 use bytes::Bytes;
