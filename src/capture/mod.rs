@@ -23,6 +23,8 @@ pub(crate) mod fragment;
 pub(crate) mod fragment_writer;
 pub(crate) mod frame_rate;
 pub mod framing;
+pub(crate) mod hold;
+pub mod inband;
 pub mod init;
 pub mod maps;
 pub mod segmenter;

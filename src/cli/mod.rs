@@ -412,9 +412,9 @@ pub struct ServeArgs {
     pub max_header_size: String,
 }
 
-/// Follow a stream served by `backset serve` as one viewer, from the backset
-/// the server advises it, writing one continuous fMP4 stream to standard
-/// output.
+/// Follow a stream served by `backset serve`, or by any static file server
+/// or CDN serving its directory, as one viewer, from the backset advised
+/// to it, writing one continuous fMP4 stream to standard output.
 ///
 /// Gets this viewer's backset parameters (and the id the server issues it),
 /// fetches the newest asset to measure the link, asks again with that
@@ -436,6 +436,12 @@ pub struct ServeArgs {
 /// entry point outside its asset or window, a prefix that is no file name)
 /// end the run with exit status 2. A server unreachable, or too slow (each
 /// request must end within 30 s), for longer than --retry-for: exit 1.
+///
+/// A host with no /backset.json (a 404 there) is a static host: follow then
+/// reads stream.json, finds the live edge and the entry point in index.bin
+/// with a few ranged GETs (never the whole index) and the assets' .maps
+/// files, and advises itself as serve would a viewer it knows nothing of
+/// but its measured throughput. The host must answer Range requests.
 #[cfg(feature = "follow")]
 #[derive(Debug, Args)]
 pub struct FollowArgs {
@@ -466,6 +472,13 @@ pub struct FollowArgs {
     /// measured throughputs, distribution.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Also keep every asset followed in DIR, as a stream directory that
+    /// locate, verify and serve read (assets, their maps, index.bin,
+    /// stream.json). A DIR an earlier run saved into is continued from its
+    /// next asset, without drawing a backset; an asset that expired before
+    /// it could be kept ends the run (an index cannot skip it).
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
