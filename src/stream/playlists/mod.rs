@@ -1,8 +1,8 @@
 //! Playlists for standard players, rendered as text from index records: a
 //! live HLS media playlist (CMAF fMP4: each asset's media part is one
 //! segment, addressed by byte range, with the asset's own `ftyp`+`moov` as
-//! `EXT-X-MAP`) and a live DASH MPD (a `SegmentList` of byte ranges on the
-//! same assets). No I/O: the publisher writes them beside the assets from
+//! `EXT-X-MAP`) and a live DASH MPD (one Adaptation Set per track over the
+//! per-track files beside the assets, one Period per `moov`). No I/O: the publisher writes them beside the assets from
 //! the records it holds, the server renders them per client.
 
 mod dash;
