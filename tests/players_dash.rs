@@ -2,10 +2,11 @@
 //! Chromium (headless) and ffmpeg's DASH client, each on the MPD `serve`
 //! answers, while the stream is live and once it has ended, with every
 //! asset kept and with `--keep-assets 4`. The browser players must load
-//! without errors, start live within one asset of the MPD's
+//! without errors or failed requests, start live near the MPD's
 //! `suggestedPresentationDelay` (the recommended backset, never under two
-//! segments), play on without stalling, and play an ended stream to its
-//! end; ffmpeg must read the very frames of the capture. `.ci/run` installs
+//! segments: see `assert_live_start`), play on without stalling, and play
+//! an ended stream from its start to its end; ffmpeg must read the very
+//! frames of the capture (live with retention: up to its end). `.ci/run` installs
 //! Chromium and the npm packages (tests/browser); where they are missing the
 //! browser part says so and passes.
 
