@@ -68,7 +68,7 @@ fn mpd_element(out: &mut String, l: &Listing, timing: &Timing) {
         let anchor = l.descriptor.anchor_us.unwrap_or(l.started_us);
         let published = l.records.last().map_or(anchor, |r| r.published_us);
         let window: u64 = l.records.iter().map(|r| r.duration).sum();
-        let delay = l.start_behind_s.max(MIN_DELAY_SEGMENTS * longest_s);
+        let delay = delay_s(l, longest_s);
         let _ = write!(
             out,
             " type=\"dynamic\" availabilityStartTime=\"{}\" publishTime=\"{}\" \
@@ -81,6 +81,24 @@ fn mpd_element(out: &mut String, l: &Listing, timing: &Timing) {
         );
     }
     out.push_str(">\n");
+}
+
+/// `suggestedPresentationDelay`, s: the recommended backset, but at least
+/// two of the longest assets and, under retention, no deeper than leaves
+/// two assets of the retained span ahead of the oldest: Shaka Player starts
+/// a segment behind the delay, and at the oldest asset it would ask for the
+/// one retention deletes next (404s with `--keep-assets 4` and a 3-asset
+/// backset).
+fn delay_s(l: &Listing, longest_s: f64) -> f64 {
+    let kept_s = match (l.descriptor.keep_assets, l.descriptor.keep_us) {
+        (Some(n), _) => Some(n as f64 * longest_s),
+        (None, Some(us)) => Some(us as f64 / 1e6),
+        (None, None) => None,
+    };
+    let room = kept_s.map_or(f64::INFINITY, |k| k - MIN_DELAY_SEGMENTS * longest_s);
+    l.start_behind_s
+        .min(room)
+        .max(MIN_DELAY_SEGMENTS * longest_s)
 }
 
 /// An `xs:dateTime` in UTC, to the millisecond.
@@ -152,6 +170,20 @@ mod tests {
         let mut young = listing(&d, &rs, &n, false);
         young.start_behind_s = 0.0;
         assert!(dash(&young).contains("suggestedPresentationDelay=\"PT4.000S\""));
+        // Four assets kept: no deeper than two assets from the oldest.
+        let mut kept = d.clone();
+        kept.keep_assets = Some(4);
+        let four = dash(&listing(&kept, &rs, &n, false));
+        assert!(
+            four.contains("suggestedPresentationDelay=\"PT4.000S\""),
+            "{four}"
+        );
+        kept.keep_assets = Some(8);
+        let eight = dash(&listing(&kept, &rs, &n, false));
+        assert!(
+            eight.contains("suggestedPresentationDelay=\"PT6.500S\""),
+            "{eight}"
+        );
         assert!(text.contains("timeShiftBufferDepth=\"PT6.000S\""));
         assert!(text.contains("minimumUpdatePeriod=\"PT2.000S\""));
         assert!(text.contains("minBufferTime=\"PT2.000S\""));
