@@ -314,7 +314,12 @@ fn assert_ends_with(
     }
 }
 
+/// One scenario at a time: two live streams, two browsers and four
+/// ffmpegs at once are more than a 2-core CI machine plays in real time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn scenario(extra: &[&str], what: &str) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut s = Stream::start(extra);
     wait_for_assets(&s.out, 3);
     let live_ffmpeg = ffmpeg_dash(&s.mpd());
