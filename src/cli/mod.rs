@@ -77,10 +77,12 @@ pub struct SegmentArgs {
     pub size: Option<String>,
     /// Safety cut for a stream whose key frames stop: once the open asset is
     /// this long, cut it at the next fragment even without a key frame
-    /// (default 60s, or twice --interval if more). The asset after such a
-    /// cut starts without a key frame: its maps list no entry point, players
-    /// may not start from it and locate never points into it; the next key
-    /// frame ends it and starts an ordinary asset.
+    /// (default twice --interval with --hls or --dash, as the HLS target
+    /// duration is made from it; else 60s, or twice --interval if more).
+    /// The asset after such a cut starts without a key frame: its maps list
+    /// no entry point, players may not start from it and locate never
+    /// points into it; the next key frame ends it and starts an ordinary
+    /// asset.
     #[arg(long, value_name = "DURATION")]
     pub max_asset_duration: Option<String>,
     /// Safety cut like --max-asset-duration, once the open asset holds this
@@ -103,8 +105,9 @@ pub struct SegmentArgs {
     /// Keep only the newest N assets (like HLS hls_list_size).
     #[arg(long, value_name = "N")]
     pub keep_assets: Option<u64>,
-    /// Keep OUTDIR/live.m3u8 (HLS, CMAF byte ranges) up to date after each
-    /// publish.
+    /// Keep OUTDIR/live.m3u8 (HLS multivariant playlist) and the media
+    /// playlist it names, live-av.m3u8 (CMAF byte ranges), up to date after
+    /// each publish.
     #[arg(long)]
     pub hls: bool,
     /// Keep OUTDIR/live.mpd (DASH) up to date after each publish.

@@ -90,7 +90,7 @@ fn publisher_config(args: &SegmentArgs) -> anyhow::Result<publisher::Config> {
         size,
         max_duration_us: safety_limit(
             args.max_asset_duration.as_deref().map(parse_duration_us),
-            segmenter::MAX_DURATION_US,
+            duration_limit_default(interval_us, args.hls || args.dash),
             interval_us,
             "--max-asset-duration must be more than 0 and at least --interval",
         )?,
@@ -112,6 +112,22 @@ fn publisher_config(args: &SegmentArgs) -> anyhow::Result<publisher::Config> {
         hls: args.hls,
         dash: args.dash,
     })
+}
+
+/// The default safety limit on an asset's duration. With playlists it is
+/// twice the interval: the HLS target duration is fixed from it for the
+/// playlist's life (RFC 8216 4.3.3.1) and players start three target
+/// durations behind live, so it must be small; and an encoder whose GOP is
+/// at most the interval (as it should be) makes assets shorter than
+/// interval + GOP <= 2 x interval, so the limit never cuts a healthy
+/// stream. Without playlists (or cutting by size alone) nothing depends on
+/// it but a runaway asset: the far limit stands.
+fn duration_limit_default(interval_us: u64, playlists: bool) -> u64 {
+    if playlists && interval_us > 0 {
+        interval_us.saturating_mul(2)
+    } else {
+        segmenter::MAX_DURATION_US
+    }
 }
 
 /// A safety limit: as given, which must be positive and at least the
@@ -282,5 +298,13 @@ mod tests {
         assert_eq!(limit(Some(2), 2), Ok(2));
         assert!(limit(Some(1), 2).is_err_and(|e| e.contains(refused)));
         assert!(limit(Some(0), 0).is_err());
+    }
+
+    #[test]
+    fn with_playlists_the_duration_limit_defaults_to_twice_the_interval() {
+        assert_eq!(duration_limit_default(2_000_000, true), 4_000_000);
+        assert_eq!(duration_limit_default(2_000_000, false), 60_000_000);
+        // Cutting by size alone, the interval says nothing of durations.
+        assert_eq!(duration_limit_default(0, true), 60_000_000);
     }
 }

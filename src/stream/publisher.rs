@@ -82,6 +82,7 @@ impl Publisher {
             timescale: 0,
             interval_us: config.cut.interval_us,
             size: config.cut.size,
+            max_duration_us: Some(config.cut.max_duration_us),
             tracks: Vec::new(),
             first_sequence: previous.as_ref().map_or(0, |d| d.first_sequence),
             keep_us: config.keep_us,
@@ -220,10 +221,16 @@ impl Publisher {
             start_behind_s: 3.0 * span.asset_seconds,
             started_us: self.descriptor.started_us,
             bitrate_bps: span.bitrate_bps as u64,
+            client: None,
         };
         if self.hls {
+            // The media playlist first: the multivariant one names it.
             self.out
-                .write_file("live.m3u8", playlists::hls(&listing).as_bytes())?;
+                .write_file(playlists::HLS_MEDIA, playlists::hls(&listing).as_bytes())?;
+            self.out.write_file(
+                playlists::HLS_MULTIVARIANT,
+                playlists::multivariant(&listing).as_bytes(),
+            )?;
         }
         if self.dash {
             self.out
@@ -340,6 +347,7 @@ mod tests {
             start_behind_s: 3.0 * span.asset_seconds,
             started_us: stream.descriptor.started_us,
             bitrate_bps: span.bitrate_bps as u64,
+            client: None,
         };
         (playlists::hls(&listing), playlists::dash(&listing))
     }
@@ -478,12 +486,15 @@ mod tests {
                     return;
                 }
                 let (hls, dash) = as_a_reader_renders(d);
-                assert_eq!(std::fs::read_to_string(d.join("live.m3u8")).unwrap(), hls);
+                assert_eq!(std::fs::read_to_string(d.join("live-av.m3u8")).unwrap(), hls);
+                assert!(std::fs::read_to_string(d.join("live.m3u8"))
+                    .unwrap()
+                    .ends_with("\nlive-av.m3u8\n"));
                 assert_eq!(std::fs::read_to_string(d.join("live.mpd")).unwrap(), dash);
                 checked += 1;
             });
             assert_eq!(checked, 4, "after each of 3 publishes and at the finish");
-            let hls = std::fs::read_to_string(d.join("live.m3u8")).unwrap();
+            let hls = std::fs::read_to_string(d.join("live-av.m3u8")).unwrap();
             assert!(hls.ends_with("#EXT-X-ENDLIST\n"));
             let first = if keep_assets.is_some() { 1 } else { 0 };
             assert!(hls.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{first}\n")));
@@ -520,7 +531,7 @@ mod tests {
         );
         assert_eq!(
             as_a_reader_renders(d).0,
-            std::fs::read_to_string(d.join("live.m3u8")).unwrap()
+            std::fs::read_to_string(d.join("live-av.m3u8")).unwrap()
         );
 
         let fresh = published(&publish(Config {

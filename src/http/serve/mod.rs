@@ -160,6 +160,7 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         .route("/backset.json", get(params::params))
         .route("/locate", get(params::locate))
         .route("/live.m3u8", get(playlist_routes::hls))
+        .route("/live-av.m3u8", get(playlist_routes::hls_media))
         .route("/live.mpd", get(playlist_routes::dash))
         .route("/{name}", get(assets::file))
         .layer(CorsLayer::permissive())

@@ -1,15 +1,17 @@
 //! Playlists for standard players, rendered as text from index records: a
-//! live HLS media playlist (CMAF fMP4: each asset's media part is one
-//! segment, addressed by byte range, with the asset's own `ftyp`+`moov` as
-//! `EXT-X-MAP`) and a live DASH MPD (a `SegmentList` of byte ranges on the
+//! live HLS multivariant playlist naming one media playlist (CMAF fMP4:
+//! each asset's media part is one segment, addressed by byte range, with
+//! its generation's init file as `EXT-X-MAP`) and a live DASH MPD (a `SegmentList` of byte ranges on the
 //! same assets). No I/O: the publisher writes them beside the assets from
 //! the records it holds, the server renders them per client.
 
 mod dash;
 mod hls;
+mod multivariant;
 
 pub use dash::dash;
-pub use hls::hls;
+pub use hls::{hls, start_offset_s, target_duration};
+pub use multivariant::{multivariant, MEDIA as HLS_MEDIA, MULTIVARIANT as HLS_MULTIVARIANT};
 
 use crate::capture::maps::Maps;
 use crate::stream::descriptor::Descriptor;
@@ -30,6 +32,10 @@ pub struct Listing<'a> {
     pub started_us: u64,
     /// Mean bitrate of the stream, bits/s.
     pub bitrate_bps: u64,
+    // HLS:
+    /// The viewer the playlists are rendered for (its `?client=` id), carried
+    /// into the URLs they name; none for the files the publisher writes.
+    pub client: Option<&'a str>,
 }
 
 impl Listing<'_> {
@@ -91,6 +97,7 @@ pub(super) mod tests {
             start_behind_s: 6.5,
             started_us: 1_764_000_000_000_000,
             bitrate_bps: 200_000,
+            client: None,
         }
     }
 }
