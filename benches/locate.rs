@@ -82,6 +82,7 @@ fn build(dir: &Path, n: u64) {
         keep_us: None,
         keep_assets: None,
         started_us: 0,
+        anchor_us: None,
         ended: false,
         ended_us: None,
     };

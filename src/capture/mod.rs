@@ -28,4 +28,4 @@ pub mod stamps;
 pub(crate) mod timeline;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

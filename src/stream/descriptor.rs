@@ -46,6 +46,13 @@ pub struct Descriptor {
     pub keep_assets: Option<u64>,
     /// Wall-clock start of the transmission, µs since the Unix epoch.
     pub started_us: u64,
+    /// Wall-clock time at which media time 0 of the transmission was
+    /// received, µs since the Unix epoch: the first key frame's receive
+    /// time less its media time. What playlists anchor wall-clock times on
+    /// (`availabilityStartTime`, `EXT-X-PROGRAM-DATE-TIME`); unknown until
+    /// the first asset with an entry point is published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_us: Option<u64>,
     /// True once the transmission has ended: no asset follows the last one.
     pub ended: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,4 +23,6 @@ pub mod publisher;
 pub mod reader;
 pub mod retention;
 pub mod store;
+pub(crate) mod track_files;
+pub mod track_view;
 pub mod verify;

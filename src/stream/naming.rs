@@ -73,6 +73,45 @@ impl Naming {
         (self.name(n) == name).then_some(n)
     }
 
+    /// What a file name of this stream names, if it is one of its names:
+    /// only the exact rendering of a name is one (no leading `+`, no
+    /// missing zeros), so a name maps to one file and back.
+    pub fn parse(&self, name: &str) -> Option<Name> {
+        let rest = name.strip_prefix(self.prefix.as_str())?.strip_prefix('-')?;
+        let number = |digits: &str| -> Option<u64> {
+            digits
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| digits.parse().ok())?
+        };
+        let parsed = if let Some(init) = rest.strip_prefix("init-") {
+            let init = init.strip_suffix(".mp4")?;
+            match init.split_once(".track") {
+                Some((g, id)) => Name::TrackInit(
+                    u32::try_from(number(g)?).ok()?,
+                    u32::try_from(number(id)?).ok()?,
+                ),
+                None => Name::Init(u32::try_from(number(init)?).ok()?),
+            }
+        } else if let Some(segment) = rest.strip_suffix(".m4s") {
+            let (n, id) = segment.split_once(".track")?;
+            Name::TrackSegment(number(n)?, u32::try_from(number(id)?).ok()?)
+        } else {
+            Name::Asset(number(rest.strip_suffix(".mp4")?)?)
+        };
+        (self.render(parsed) == name).then_some(parsed)
+    }
+
+    /// The file name of `name`.
+    pub fn render(&self, name: Name) -> String {
+        match name {
+            Name::Asset(n) => self.name(n),
+            Name::Init(g) => self.init_name(g),
+            Name::TrackInit(g, id) => self.track_init_name(g, id),
+            Name::TrackSegment(n, id) => self.track_segment_name(n, id),
+        }
+    }
+
     /// Prefixes end up in file names: keep them to one path component of
     /// bounded length, whether they come from `--prefix` or from a
     /// `stream.json` someone else wrote.
@@ -97,6 +136,19 @@ impl Naming {
     }
 }
 
+/// The files of a stream, by what they hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name {
+    /// Asset N, self-contained.
+    Asset(u64),
+    /// The initialisation of a generation, all tracks.
+    Init(u32),
+    /// The initialisation of a generation, one track (generation, track id).
+    TrackInit(u32, u32),
+    /// Asset N's fragments of one track (sequence, track id).
+    TrackSegment(u64, u32),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +164,34 @@ mod tests {
         assert_eq!(n.sequence_of("asset-000000003.mp4"), None);
         assert_eq!(Naming::new("cam1").name(123_456_789), "cam1-123456789.mp4");
         assert!(Naming::new("../x").validate().is_err());
+    }
+
+    #[test]
+    fn every_name_parses_back_and_near_misses_do_not() {
+        let n = Naming::new("cam-1.a");
+        for name in [
+            Name::Asset(7),
+            Name::Asset(123_456_789),
+            Name::Init(0),
+            Name::Init(12),
+            Name::TrackInit(3, 2),
+            Name::TrackSegment(7, 1),
+        ] {
+            assert_eq!(n.parse(&n.render(name)), Some(name), "{name:?}");
+        }
+        assert_eq!(n.init_name(1), "cam-1.a-init-0001.mp4");
+        assert_eq!(n.track_segment_name(7, 2), "cam-1.a-00000007.track2.m4s");
+        for bad in [
+            "cam-1.a-init-1.mp4",
+            "cam-1.a-init-0001.track.mp4",
+            "cam-1.a-00000007.track+2.m4s",
+            "cam-1.a-00000007.track02.m4s",
+            "cam-1.a-0000007.mp4",
+            "cam-1.a-00000007.m4s",
+            "other-00000007.mp4",
+        ] {
+            assert_eq!(n.parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

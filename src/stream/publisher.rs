@@ -9,7 +9,9 @@
 
 use std::path::PathBuf;
 
+use crate::capture::asset::FinishedAsset;
 use crate::capture::init::Track;
+use crate::capture::maps::Maps;
 use crate::capture::segmenter::{self, Event, Resume};
 use crate::capture::stamps::rescale;
 use crate::stream::descriptor::{self, Descriptor};
@@ -18,6 +20,7 @@ use crate::stream::naming::Naming;
 use crate::stream::playlists::{self, Listing};
 use crate::stream::retention::Retention;
 use crate::stream::store::{self, OutDir, INDEX_FILE};
+use crate::stream::track_files::TrackFiles;
 use crate::Result;
 
 /// Where and how to publish: the plain form of `backset segment`'s flags.
@@ -62,6 +65,12 @@ pub struct Publisher {
     /// playlists need it; bounded by retention when there is one.
     window: Option<Retention>,
     published: u64,
+    /// Init files and per-track segments beside the assets.
+    tracks_out: TrackFiles,
+    /// The initialisation generation of the newest asset, and its bytes
+    /// (`None` before the first).
+    generation: u32,
+    generation_init: Option<Vec<u8>>,
 }
 
 impl Publisher {
@@ -88,10 +97,25 @@ impl Publisher {
             keep_us: config.keep_us,
             keep_assets: config.keep_assets,
             started_us: previous.as_ref().map_or(now_us, |d| d.started_us),
+            anchor_us: previous.as_ref().and_then(|d| d.anchor_us),
             ended: false,
             ended_us: None,
         };
+        // A continued transmission goes on in its last generation while
+        // its moov stays the same.
+        let generation = out.last_record()?.map(|r| r.init);
+        let generation_init =
+            generation.and_then(|g| std::fs::read(config.dir.join(naming.init_name(g))).ok());
         let publisher = Publisher {
+            tracks_out: TrackFiles::new(
+                &config.dir,
+                naming,
+                config.fsync,
+                config.hls || config.dash,
+                config.dash,
+            ),
+            generation: generation.unwrap_or(0),
+            generation_init,
             out,
             descriptor,
             hls: config.hls,
@@ -107,9 +131,15 @@ impl Publisher {
     pub fn handle(&mut self, event: Event, now_us: u64, notes: &mut Vec<Note>) -> Result<()> {
         match event {
             Event::Started { tracks, timescale } => self.start(tracks, timescale, notes),
-            Event::Fragment { sequence, bytes } => self.out.append_fragment(sequence, &bytes),
+            Event::Fragment { sequence, bytes } => {
+                self.out.append_fragment(sequence, &bytes)?;
+                self.tracks_out.append(sequence, &bytes)
+            }
             Event::Asset(asset) => {
-                let record = self.out.publish(&asset, now_us)?;
+                self.enter_generation(&asset)?;
+                self.anchor(&asset)?;
+                self.tracks_out.publish(asset.sequence())?;
+                let record = self.out.publish(&asset, now_us, self.generation)?;
                 self.published += 1;
                 let expired = match self.window.as_mut() {
                     Some(window) => window.push(record),
@@ -159,6 +189,8 @@ impl Publisher {
     fn start(&mut self, tracks: Vec<Track>, timescale: u32, notes: &mut Vec<Note>) -> Result<()> {
         self.out.start(timescale)?;
         self.descriptor.timescale = timescale;
+        self.tracks_out
+            .set_tracks(tracks.iter().map(|t| t.id).collect());
         self.descriptor.tracks = tracks;
         self.out.write_descriptor(&self.descriptor)?;
         if self.window.is_some() {
@@ -182,6 +214,37 @@ impl Publisher {
         self.expire(&expired, notes)
     }
 
+    /// Writes the init files of the asset's initialisation when it starts
+    /// a generation: the first asset, or the first after the capture's
+    /// `moov` changed.
+    fn enter_generation(&mut self, asset: &FinishedAsset) -> Result<()> {
+        let maps = Maps::encoded_len(asset.maps.entries.len());
+        let init = &asset.header[..asset.header.len().saturating_sub(maps)];
+        if self.generation_init.as_deref() == Some(init) {
+            return Ok(());
+        }
+        if self.generation_init.is_some() {
+            self.generation += 1;
+        }
+        self.tracks_out.write_inits(self.generation, init)?;
+        self.generation_init = Some(init.to_vec());
+        Ok(())
+    }
+
+    /// Records when media time 0 was received, from the first entry point
+    /// published (its receive time less its media time).
+    fn anchor(&mut self, asset: &FinishedAsset) -> Result<()> {
+        if self.descriptor.anchor_us.is_some() {
+            return Ok(());
+        }
+        let Some(first) = asset.maps.entries.first() else {
+            return Ok(());
+        };
+        let media_us = rescale(first.timestamp, asset.maps.timescale, 1_000_000);
+        self.descriptor.anchor_us = Some(first.wallclock_us.saturating_sub(media_us));
+        self.out.write_descriptor(&self.descriptor)
+    }
+
     /// Moves the window's start in the descriptor first, then deletes, so
     /// `locate` never answers with an asset about to disappear.
     fn expire(&mut self, expired: &[u64], notes: &mut Vec<Note>) -> Result<()> {
@@ -195,7 +258,21 @@ impl Publisher {
             .unwrap_or(last + 1);
         self.out.write_descriptor(&self.descriptor)?;
         for &sequence in expired {
-            if let Err(e) = self.out.remove_asset(sequence) {
+            let removed = self
+                .out
+                .remove_asset(sequence)
+                .and_then(|()| self.tracks_out.remove_segments(sequence));
+            if let Err(e) = removed {
+                notes.push(Note::Warning(e.to_string()));
+            }
+        }
+        let oldest_generation = self
+            .window
+            .as_ref()
+            .and_then(|w| w.kept().next())
+            .map(|r| r.init);
+        if let Some(g) = oldest_generation.filter(|&g| g > 0) {
+            if let Err(e) = self.tracks_out.remove_inits_before(g) {
                 notes.push(Note::Warning(e.to_string()));
             }
         }

@@ -17,7 +17,7 @@ use crate::capture::asset::FinishedAsset;
 use crate::capture::segmenter::Resume;
 use crate::stream::descriptor::{self, Descriptor};
 use crate::stream::index::{Index, IndexWriter, Record};
-use crate::stream::naming::Naming;
+use crate::stream::naming::{Name, Naming};
 use crate::{Error, Result};
 
 pub const INDEX_FILE: &str = "index.bin";
@@ -138,7 +138,12 @@ impl OutDir {
     /// it holds, then its body file), renames it into place, then appends
     /// its index record: a reader that finds a record finds the whole
     /// asset. The body file goes whatever happens.
-    pub fn publish(&mut self, asset: &FinishedAsset, published_us: u64) -> Result<Record> {
+    pub fn publish(
+        &mut self,
+        asset: &FinishedAsset,
+        published_us: u64,
+        generation: u32,
+    ) -> Result<Record> {
         let final_path = self.asset_path(asset.sequence());
         let mut body = self.body.take().filter(|b| b.sequence == asset.sequence());
         write_atomically(&final_path, self.fsync, |f| {
@@ -164,7 +169,10 @@ impl OutDir {
                 .and_then(|d| d.sync_all())
                 .map_err(Error::io(&self.dir))?;
         }
-        let record = Record::of(asset, published_us);
+        let record = Record {
+            init: generation,
+            ..Record::of(asset, published_us)
+        };
         let index = self
             .index
             .as_mut()
@@ -181,6 +189,15 @@ impl OutDir {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { path, err: e }),
             _ => Ok(()),
         }
+    }
+
+    /// The newest index record, if any.
+    pub fn last_record(&self) -> Result<Option<Record>> {
+        let path = self.dir.join(INDEX_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Index::open(&path)?.last())
     }
 
     /// The index records from `first` (a sequence number) on.
@@ -362,9 +379,10 @@ fn clean_interrupted(dir: &Path, naming: &Naming, next_sequence: u64) -> Result<
         let entry = entry.map_err(Error::io(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let partial = name.starts_with('.') && name.ends_with(".partial");
-        let unindexed = naming
-            .sequence_of(&name)
-            .is_some_and(|n| n >= next_sequence);
+        let unindexed = match naming.parse(&name) {
+            Some(Name::Asset(n) | Name::TrackSegment(n, _)) => n >= next_sequence,
+            _ => false,
+        };
         if partial || unindexed {
             fs::remove_file(entry.path()).map_err(Error::io(entry.path()))?;
         }
@@ -373,7 +391,7 @@ fn clean_interrupted(dir: &Path, naming: &Naming, next_sequence: u64) -> Result<
 }
 
 /// Removes what a transmission left in `dir`: its index, descriptor,
-/// assets of this naming and temporary files. Nothing else is touched.
+/// assets, init files and track segments of this naming and temporary files. Nothing else is touched.
 fn remove_transmission(dir: &Path, naming: &Naming) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
         let entry = entry.map_err(Error::io(dir))?;
@@ -382,7 +400,7 @@ fn remove_transmission(dir: &Path, naming: &Naming) -> Result<()> {
             || name == "live.m3u8"
             || name == "live.mpd"
             || name == descriptor::FILE
-            || naming.sequence_of(&name).is_some()
+            || naming.parse(&name).is_some()
             || (name.starts_with('.') && name.ends_with(".partial"));
         if ours {
             fs::remove_file(entry.path()).map_err(Error::io(entry.path()))?;

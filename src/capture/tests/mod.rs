@@ -12,4 +12,4 @@ mod claims;
 mod damage;
 mod edit;
 mod round_trip;
-mod support;
+pub(crate) mod support;

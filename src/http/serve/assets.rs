@@ -21,7 +21,8 @@ use super::files::{self, Refusal};
 use super::flight::Flight;
 use super::range;
 use super::viewer::ViewerQuery;
-use super::{lock, not_found, unavailable, AppState, Peer};
+use super::{derived, lock, not_found, unavailable, AppState, Peer};
+use crate::stream::naming::Name;
 
 /// Memory answers go out in pieces this size, so the time to deliver them
 /// follows the connection, not a single hand-off.
@@ -48,8 +49,16 @@ pub async fn file(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return r;
     }
-    let Some(sequence) = stream.naming.sequence_of(&name) else {
-        return not_found(format!("{name}: not an asset of this stream"));
+    let query = Query::<ViewerQuery>::try_from_uri(request.uri())
+        .map_or_else(|_| ViewerQuery::default(), |q| q.0);
+    let client = state.saw(request.headers(), &query, addr).key;
+    let sequence = match stream.naming.parse(&name) {
+        Some(Name::Asset(sequence)) => sequence,
+        Some(other) => {
+            let response = derived::answer(&state, &stream, other, request.headers()).await;
+            return measured(response, state, client, fd);
+        }
+        None => return not_found(format!("{name}: not a file of this stream")),
     };
     let Some(record) = stream.record(sequence) else {
         let newest = stream.index.last().map(|r| r.sequence);
@@ -62,9 +71,6 @@ pub async fn file(
             not_found(format!("{name}: not published yet"))
         };
     };
-    let query = Query::<ViewerQuery>::try_from_uri(request.uri())
-        .map_or_else(|_| ViewerQuery::default(), |q| q.0);
-    let client = state.saw(request.headers(), &query, addr).key;
     let etag = format!(
         "\"{}-{}-{}\"",
         record.sequence, record.size, record.published_us
@@ -85,17 +91,23 @@ pub async fn file(
             Held::Refused(r) => refused(r),
         }
     };
-    let headers = response.headers_mut();
-    headers.insert(header::ETAG, etag);
-    // Published assets never change.
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
-    measured(response, state, client, fd)
+    response.headers_mut().insert(header::ETAG, etag);
+    measured(immutable(response), state, client, fd)
 }
 
-const MP4: &str = "video/mp4";
+/// Published files never change (an error about one may).
+pub(super) fn immutable(mut response: Response) -> Response {
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+    }
+    response
+}
+
+pub(super) const MP4: &str = "video/mp4";
 
 fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     let Some(wanted) = headers
@@ -111,7 +123,7 @@ fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 }
 
 /// Where an asset's answer comes from.
-enum Held {
+pub(super) enum Held {
     /// Its bytes, and the read that produced them while that is shared.
     Memory(Bytes, Option<Arc<Flight>>),
     /// Its file, a piece at a time (shared reads are at their budget).
@@ -122,7 +134,7 @@ enum Held {
 /// The asset from memory: from the cache, or from the one read every
 /// request waiting for it shares (kept in the cache if it fits); from its
 /// file when the reads in flight already hold their budget.
-async fn held(state: &AppState, key: Key, path: &std::path::Path) -> Held {
+pub(super) async fn held(state: &AppState, key: Key, path: &std::path::Path) -> Held {
     if let Some(bytes) = lock(&state.cache).get(key) {
         return Held::Memory(bytes, None);
     }
@@ -141,7 +153,7 @@ async fn held(state: &AppState, key: Key, path: &std::path::Path) -> Held {
     }
 }
 
-fn refused(r: Refusal) -> Response {
+pub(super) fn refused(r: Refusal) -> Response {
     (r.status, r.message + "\n").into_response()
 }
 
@@ -185,7 +197,11 @@ fn ranged(
 }
 
 /// From memory, in pieces; the body holds the shared read while it is sent.
-fn from_memory(bytes: Bytes, flight: Option<Arc<Flight>>, headers: &HeaderMap) -> Response {
+pub(super) fn from_memory(
+    bytes: Bytes,
+    flight: Option<Arc<Flight>>,
+    headers: &HeaderMap,
+) -> Response {
     ranged(headers, bytes.len() as u64, MP4, |start, end| {
         let body = bytes.slice(start as usize..=end as usize);
         let pieces: Vec<Bytes> = (0..body.len())

@@ -9,6 +9,7 @@ pub(crate) mod audience_log;
 mod cache;
 pub(crate) mod client_id;
 pub(crate) mod delivery;
+mod derived;
 mod files;
 mod flight;
 mod listener;
@@ -162,6 +163,7 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         .route("/live.m3u8", get(playlist_routes::hls))
         .route("/live-av.m3u8", get(playlist_routes::hls_media))
         .route("/live.mpd", get(playlist_routes::dash))
+        .route("/time", get(time))
         .route("/{name}", get(assets::file))
         .layer(CorsLayer::permissive())
         .with_state(state);
@@ -189,6 +191,13 @@ fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The server's clock for players' `UTCTiming`
+/// (`urn:mpeg:dash:utc:http-iso:2014`): ISO 8601 UTC, milliseconds.
+async fn time() -> Response {
+    let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    ([(header::CACHE_CONTROL, "no-store")], now).into_response()
 }
 
 fn unavailable(why: String) -> Response {
