@@ -105,8 +105,10 @@ pub fn start_offset_s(l: &Listing) -> f64 {
 /// The wall-clock time the segment's first sample was received: the
 /// anchor (when media time 0 came) plus its media time, so segments are
 /// spaced by their durations even when a file is cut faster than real time.
+/// Before the anchor is known (no key frame published yet), the
+/// transmission's start stands in.
 fn program_date_time(l: &Listing, r: &Record) -> String {
-    let anchor = l.started_us; // ANCHOR: descriptor.anchor_us once merged
+    let anchor = l.descriptor.anchor_us.unwrap_or(l.started_us);
     let us = anchor.saturating_add((l.secs(r.start) * 1e6).round() as u64);
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_micros(us)).to_string()
 }
@@ -189,11 +191,14 @@ mod tests {
 
     #[test]
     fn program_date_times_follow_media_time_not_publish_time() {
-        let (d, rs, n) = (descriptor(), records(), Naming::default());
+        let (mut d, rs, n) = (descriptor(), records(), Naming::default());
         let text = hls(&listing(&d, &rs, &n, false));
-        // Records start at 6, 8 and 10 s of media time; started_us is
-        // 2025-11-24T16:00:00Z.
-        for (i, t) in ["16:00:06.000", "16:00:08.000", "16:00:10.000"]
+        assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME:2025-11-24T16:00:06.000Z\n"));
+        // The anchor, once known, is 1.5 s after the start.
+        d.anchor_us = Some(1_764_000_001_500_000);
+        let text = hls(&listing(&d, &rs, &n, false));
+        // Records start at 6, 8 and 10 s of media time.
+        for (i, t) in ["16:00:07.500", "16:00:09.500", "16:00:11.500"]
             .iter()
             .enumerate()
         {
