@@ -31,10 +31,11 @@ pub fn multivariant(l: &Listing) -> String {
         .iter()
         .filter(|t| t.kind != TrackKind::Other)
         .collect();
-    // A CODECS naming a track wrongly makes players drop the variant; an
-    // older stream.json without the strings gets none, and players read
-    // the codecs from the init.
-    if !av.is_empty() && av.iter().all(|t| !t.codecs.is_empty()) {
+    // A CODECS naming a track wrongly makes players drop the variant
+    // (hls.js: manifestIncompatibleCodecsError); where a track has no full
+    // RFC 6381 string (an older stream.json, a sample entry not understood)
+    // there is none, and players read the codecs from the init.
+    if !av.is_empty() && av.iter().all(|t| rfc6381(&t.codecs)) {
         let codecs: Vec<&str> = av.iter().map(|t| t.codecs.as_str()).collect();
         let _ = write!(out, ",CODECS=\"{}\"", codecs.join(","));
     }
@@ -53,6 +54,13 @@ pub fn multivariant(l: &Listing) -> String {
     }
     out.push('\n');
     out
+}
+
+/// Whether `codecs` is a full RFC 6381 string: a sample entry's code with
+/// its profile or object type (`avc1.64001f`, `mp4a.40.2`), or one of the
+/// codes that need none. A bare `avc1` or `mp4a` names no decoder.
+fn rfc6381(codecs: &str) -> bool {
+    codecs.contains('.') || matches!(codecs, "opus" | "Opus" | "ac-3" | "ec-3" | "fLaC")
 }
 
 /// The highest and the mean bitrate of the retained segments, bits/s
@@ -116,11 +124,13 @@ mod tests {
     }
 
     #[test]
-    fn codecs_are_left_out_unless_every_track_has_them() {
+    fn codecs_are_left_out_unless_every_track_has_a_full_string() {
         let (mut d, rs, n) = (descriptor(), records(), Naming::default());
-        d.tracks[1].codecs.clear();
-        let text = multivariant(&listing(&d, &rs, &n, false));
-        assert!(!text.contains("CODECS"), "{text}");
+        for bare in ["", "mp4a"] {
+            d.tracks[1].codecs = bare.into();
+            let text = multivariant(&listing(&d, &rs, &n, false));
+            assert!(!text.contains("CODECS"), "{text}");
+        }
         d.tracks.remove(0);
         d.tracks[0].codecs = "opus".into();
         let text = multivariant(&listing(&d, &rs, &n, false));
