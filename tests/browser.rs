@@ -196,7 +196,11 @@ fn assert_played(r: &serde_json::Value, what: &str) {
     assert!(r["error"].is_null(), "{what}: {r}");
     assert_eq!(r["errors"], serde_json::json!([]), "{what}: {r}");
     assert_eq!(r["nonFatal"], serde_json::json!([]), "{what}: {r}");
-    assert_eq!(r["failed"], serde_json::json!([]), "{what}: a failed request: {r}");
+    assert_eq!(
+        r["failed"],
+        serde_json::json!([]),
+        "{what}: a failed request: {r}"
+    );
     assert_eq!(r["advanced"], true, "{what}: playback advances: {r}");
     assert_eq!(r["stalls"], 0, "{what}: stalled: {r}");
     let client = r["client"].as_str().unwrap_or("?");
@@ -231,7 +235,10 @@ fn assert_played_to_end(r: &serde_json::Value, what: &str) {
     let ended = r["ended"].as_f64().unwrap_or(f64::NAN);
     eprintln!("{what}: played {start:.2} s to {ended:.2} s of {duration:.2} s");
     assert!(start < 0.5, "{what}: starts at the start: {r}");
-    assert!((ended - duration).abs() < 0.5, "{what}: stops at the end: {r}");
+    assert!(
+        (ended - duration).abs() < 0.5,
+        "{what}: stops at the end: {r}"
+    );
 }
 
 /// One transmission: hls.js joins it live (after 4 assets), then, once it
@@ -240,7 +247,11 @@ fn live_then_ended(extra: &[&str]) {
     let mut t = Transmission::start(extra);
     wait_for_assets(&t.out, 4);
     let live = t.play(5);
-    assert_live_start(&live, t.longest_asset_s(), &format!("hls.js live {extra:?}"));
+    assert_live_start(
+        &live,
+        t.longest_asset_s(),
+        &format!("hls.js live {extra:?}"),
+    );
     t.wait_ended();
     let ended = t.play(2);
     assert_played_to_end(&ended, &format!("hls.js ended {extra:?}"));

@@ -124,7 +124,10 @@ fn dash_live(extra: &[&str]) {
         watch.raced
     );
     assert!(watch.reloads >= 10, "{} reloads", watch.reloads);
-    assert_eq!(watch.kind, "static", "the last reload is of the ended stream");
+    assert_eq!(
+        watch.kind, "static",
+        "the last reload is of the ended stream"
+    );
 }
 
 #[test]

@@ -563,7 +563,10 @@ mod tests {
                     return;
                 }
                 let (hls, dash) = as_a_reader_renders(d);
-                assert_eq!(std::fs::read_to_string(d.join("live-av.m3u8")).unwrap(), hls);
+                assert_eq!(
+                    std::fs::read_to_string(d.join("live-av.m3u8")).unwrap(),
+                    hls
+                );
                 assert!(std::fs::read_to_string(d.join("live.m3u8"))
                     .unwrap()
                     .ends_with("\nlive-av.m3u8\n"));

@@ -66,7 +66,10 @@ pub fn resolve(base: &str, reference: &str) -> String {
     if reference.starts_with('/') {
         return format!("{}{reference}", &base[..origin_end]);
     }
-    let dir_end = base.rfind('/').filter(|&i| i >= origin_end).map_or(base.len(), |i| i + 1);
+    let dir_end = base
+        .rfind('/')
+        .filter(|&i| i >= origin_end)
+        .map_or(base.len(), |i| i + 1);
     let dir = &base[..dir_end];
     if dir.ends_with('/') {
         format!("{dir}{reference}")

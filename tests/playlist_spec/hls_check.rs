@@ -94,7 +94,8 @@ pub fn parse_media(text: &str) -> Result<Media, String> {
                 if a.contains_key("BYTERANGE") {
                     return Err(format!("{line}: the map is a whole init file"));
                 }
-                m.maps.push(a.get("URI").cloned().ok_or(format!("{line}: no URI"))?);
+                m.maps
+                    .push(a.get("URI").cloned().ok_or(format!("{line}: no URI"))?);
             }
             "#EXT-X-PROGRAM-DATE-TIME" => next.date_ms = date_ms(value),
             "#EXTINF" => {
@@ -220,13 +221,20 @@ impl Watch {
             .iter()
             .map(|u| (resolve(media_url, u), None))
             .collect();
-        wanted.extend(m.segments.iter().map(|s| (resolve(media_url, &s.uri), s.range)));
+        wanted.extend(
+            m.segments
+                .iter()
+                .map(|s| (resolve(media_url, &s.uri), s.range)),
+        );
         for (url, range) in &wanted {
             match fetch(url, *range)? {
                 Fetched::Ok => {}
                 Fetched::NotFound => {
                     let again = parse_media(&text_of(media_url)?)?;
-                    let named = again.maps.iter().chain(again.segments.iter().map(|s| &s.uri));
+                    let named = again
+                        .maps
+                        .iter()
+                        .chain(again.segments.iter().map(|s| &s.uri));
                     if named.map(|u| resolve(media_url, u)).any(|u| &u == url) {
                         return Err(format!("404 on {url}, which the playlist still names"));
                     }
@@ -243,7 +251,9 @@ fn check_variant(a: &BTreeMap<String, String>) -> Result<(), String> {
     let num = |k: &str| a.get(k).and_then(|v| v.parse::<u64>().ok());
     let (peak, mean) = (num("BANDWIDTH"), num("AVERAGE-BANDWIDTH"));
     if !matches!((peak, mean), (Some(p), Some(m)) if p >= m && m > 0) {
-        return Err(format!("BANDWIDTH {peak:?}, AVERAGE-BANDWIDTH {mean:?}: {a:?}"));
+        return Err(format!(
+            "BANDWIDTH {peak:?}, AVERAGE-BANDWIDTH {mean:?}: {a:?}"
+        ));
     }
     let codecs = a.get("CODECS").ok_or(format!("no CODECS: {a:?}"))?;
     // RFC 6381: a sample entry's code alone names no profile or object type.
@@ -266,7 +276,10 @@ fn check_dates(segments: &[Segment]) -> Result<(), String> {
     for pair in segments.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         let (Some(da), Some(db)) = (a.date_ms, b.date_ms) else {
-            return Err(format!("no EXT-X-PROGRAM-DATE-TIME on {} or {}", a.uri, b.uri));
+            return Err(format!(
+                "no EXT-X-PROGRAM-DATE-TIME on {} or {}",
+                a.uri, b.uri
+            ));
         };
         let gap = (db - da) as f64 / 1000.0;
         if !b.discontinuity && (gap - a.duration).abs() > 0.05 {
@@ -298,11 +311,26 @@ fn the_checks_catch_what_rfc_8216_forbids() {
     let mut w = Watch::default();
     assert_eq!(w.check(&playlist(2, 3, 2.0, 6.0)), Ok(()));
     assert_eq!(playlist(2, 3, 2.0, 6.0).segments[0].range, Some((10, 5)));
-    assert!(w.check(&playlist(3, 3, 2.0, 9.0)).unwrap_err().contains("target"));
-    assert!(w.check(&playlist(2, 2, 2.0, 6.0)).unwrap_err().contains("sequence"));
-    assert!(w.check(&playlist(2, 4, 2.6, 6.0)).unwrap_err().contains("EXTINF"));
-    assert!(w.check(&playlist(2, 4, 2.0, 5.9)).unwrap_err().contains("closer"));
+    assert!(w
+        .check(&playlist(3, 3, 2.0, 9.0))
+        .unwrap_err()
+        .contains("target"));
+    assert!(w
+        .check(&playlist(2, 2, 2.0, 6.0))
+        .unwrap_err()
+        .contains("sequence"));
+    assert!(w
+        .check(&playlist(2, 4, 2.6, 6.0))
+        .unwrap_err()
+        .contains("EXTINF"));
+    assert!(w
+        .check(&playlist(2, 4, 2.0, 5.9))
+        .unwrap_err()
+        .contains("closer"));
     // 1.5 s of media dated 2 s apart.
-    assert!(w.check(&playlist(2, 4, 1.5, 6.0)).unwrap_err().contains("dated"));
+    assert!(w
+        .check(&playlist(2, 4, 1.5, 6.0))
+        .unwrap_err()
+        .contains("dated"));
     assert_eq!(w.check(&playlist(2, 4, 2.0, 6.0)), Ok(()));
 }

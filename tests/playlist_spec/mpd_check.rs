@@ -64,7 +64,11 @@ pub fn addresses(text: &str, url: &str) -> Result<(String, usize, Vec<Address>),
             for rep in children(set, "Representation") {
                 reps += 1;
                 let id = rep.attribute("id").unwrap_or("?");
-                if rep.attribute("codecs").or(set.attribute("codecs")).is_none() {
+                if rep
+                    .attribute("codecs")
+                    .or(set.attribute("codecs"))
+                    .is_none()
+                {
                     return Err(format!("Representation {id} has no @codecs"));
                 }
                 let rep_base = base_of(rep, &set_base);
@@ -100,11 +104,15 @@ fn representation(levels: &[Node], base: &str) -> Result<Vec<Address>, String> {
     if let Some(list) = find("SegmentList") {
         let mut out = Vec::new();
         if let Some(init) = children(list, "Initialization").next() {
-            let u = init.attribute("sourceURL").map_or(base.to_string(), |s| resolve(base, s));
+            let u = init
+                .attribute("sourceURL")
+                .map_or(base.to_string(), |s| resolve(base, s));
             out.push((u, range(init.attribute("range"))?));
         }
         for s in children(list, "SegmentURL") {
-            let u = s.attribute("media").map_or(base.to_string(), |m| resolve(base, m));
+            let u = s
+                .attribute("media")
+                .map_or(base.to_string(), |m| resolve(base, m));
             out.push((u, range(s.attribute("mediaRange"))?));
         }
         return Ok(out);
@@ -124,20 +132,31 @@ fn representation(levels: &[Node], base: &str) -> Result<Vec<Address>, String> {
 fn template(rep: Node, templates: &[Node], base: &str) -> Result<Vec<Address>, String> {
     let attr = |name: &str| templates.iter().find_map(|t| t.attribute(name));
     let id = rep.attribute("id").unwrap_or("");
-    let bandwidth: u64 = rep.attribute("bandwidth").and_then(|b| b.parse().ok()).unwrap_or(0);
+    let bandwidth: u64 = rep
+        .attribute("bandwidth")
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(0);
     let mut out = Vec::new();
     if let Some(init) = attr("initialization") {
-        out.push((resolve(base, &substitute(init, id, bandwidth, None, None)?), None));
+        out.push((
+            resolve(base, &substitute(init, id, bandwidth, None, None)?),
+            None,
+        ));
     }
     let media = attr("media").ok_or("SegmentTemplate without @media")?;
-    let mut number: u64 = attr("startNumber").map_or(Ok(1), |n| n.parse()).map_err(|e| format!("startNumber: {e}"))?;
+    let mut number: u64 = attr("startNumber")
+        .map_or(Ok(1), |n| n.parse())
+        .map_err(|e| format!("startNumber: {e}"))?;
     let timeline = templates
         .iter()
         .find_map(|t| children(*t, "SegmentTimeline").next())
         .ok_or("SegmentTemplate without SegmentTimeline (@duration alone is not checked)")?;
     let mut time = 0u64;
     for s in children(timeline, "S") {
-        let get = |n: &str| s.attribute(n).map(|v| v.parse::<i64>().map_err(|e| format!("S@{n}: {e}")));
+        let get = |n: &str| {
+            s.attribute(n)
+                .map(|v| v.parse::<i64>().map_err(|e| format!("S@{n}: {e}")))
+        };
         if let Some(t) = get("t").transpose()? {
             time = t as u64;
         }
@@ -206,7 +225,14 @@ fn range(text: Option<&str>) -> Result<Option<(u64, u64)>, String> {
 #[test]
 fn templates_expand_with_widths_and_escapes() {
     assert_eq!(
-        substitute("a-$Number%08d$.track$RepresentationID$.m4s", "2", 0, Some(7), None).unwrap(),
+        substitute(
+            "a-$Number%08d$.track$RepresentationID$.m4s",
+            "2",
+            0,
+            Some(7),
+            None
+        )
+        .unwrap(),
         "a-00000007.track2.m4s"
     );
     assert_eq!(
@@ -240,5 +266,7 @@ fn an_mpd_of_templates_and_lists_expands_to_its_urls() {
     );
     assert_eq!(a[5].1, Some((10, 10)));
     let bare = mpd.replace(" codecs=\"mp4a.40.2\"", "");
-    assert!(addresses(&bare, "http://h:1/").unwrap_err().contains("no @codecs"));
+    assert!(addresses(&bare, "http://h:1/")
+        .unwrap_err()
+        .contains("no @codecs"));
 }
