@@ -55,6 +55,12 @@ impl Naming {
         format!("{}-{:08}.track{}.m4s", self.prefix, sequence, track_id)
     }
 
+    /// Asset N's maps on their own: the same bytes as the maps box inside
+    /// it, for a client that wants the entry points without the asset.
+    pub fn maps_name(&self, sequence: u64) -> String {
+        format!("{}.maps", self.name(sequence))
+    }
+
     /// The pattern as documented for clients (printf style).
     pub fn pattern(&self) -> String {
         format!("{}-%08d.mp4", self.prefix)
@@ -96,6 +102,8 @@ impl Naming {
         } else if let Some(segment) = rest.strip_suffix(".m4s") {
             let (n, id) = segment.split_once(".track")?;
             Name::TrackSegment(number(n)?, u32::try_from(number(id)?).ok()?)
+        } else if let Some(asset) = rest.strip_suffix(".mp4.maps") {
+            Name::Maps(number(asset)?)
         } else {
             Name::Asset(number(rest.strip_suffix(".mp4")?)?)
         };
@@ -109,6 +117,7 @@ impl Naming {
             Name::Init(g) => self.init_name(g),
             Name::TrackInit(g, id) => self.track_init_name(g, id),
             Name::TrackSegment(n, id) => self.track_segment_name(n, id),
+            Name::Maps(n) => self.maps_name(n),
         }
     }
 
@@ -147,6 +156,8 @@ pub enum Name {
     TrackInit(u32, u32),
     /// Asset N's fragments of one track (sequence, track id).
     TrackSegment(u64, u32),
+    /// Asset N's maps box, on its own.
+    Maps(u64),
 }
 
 #[cfg(test)]
@@ -176,6 +187,7 @@ mod tests {
             Name::Init(12),
             Name::TrackInit(3, 2),
             Name::TrackSegment(7, 1),
+            Name::Maps(7),
         ] {
             assert_eq!(n.parse(&n.render(name)), Some(name), "{name:?}");
         }
@@ -188,6 +200,7 @@ mod tests {
             "cam-1.a-00000007.track02.m4s",
             "cam-1.a-0000007.mp4",
             "cam-1.a-00000007.m4s",
+            "cam-1.a-00000007.maps",
             "other-00000007.mp4",
         ] {
             assert_eq!(n.parse(bad), None, "{bad}");

@@ -454,8 +454,11 @@ mod tests {
         let expected = [
             ".lock",
             "asset-00000000.mp4",
+            "asset-00000000.mp4.maps",
             "asset-00000001.mp4",
+            "asset-00000001.mp4.maps",
             "asset-00000002.mp4",
+            "asset-00000002.mp4.maps",
             "index.bin",
             "stream.json",
         ];
@@ -463,6 +466,17 @@ mod tests {
             names, expected,
             "no temporary file, no playlist left; the writer's lock stays"
         );
+        let naming = Naming::default();
+        for r in index(dir.path()) {
+            let asset = std::fs::read(dir.path().join(naming.name(r.sequence))).unwrap();
+            let maps = std::fs::read(dir.path().join(naming.maps_name(r.sequence))).unwrap();
+            let start = r.header_len as usize - maps.len();
+            assert_eq!(
+                asset[start..r.header_len as usize],
+                maps,
+                "the maps box, alone"
+            );
+        }
     }
 
     #[test]

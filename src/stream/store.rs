@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::capture::asset::FinishedAsset;
+use crate::capture::maps::Maps;
 use crate::capture::segmenter::Resume;
 use crate::stream::descriptor::{self, Descriptor};
 use crate::stream::index::{Index, IndexWriter, Record};
@@ -173,6 +174,9 @@ impl OutDir {
             init: generation,
             ..Record::of(asset, published_us)
         };
+        let maps = &asset.header[asset.header.len() - Maps::encoded_len(record.entries as usize)..];
+        let maps_path = self.dir.join(self.naming.maps_name(record.sequence));
+        write_atomically(&maps_path, self.fsync, |f| f.write_all(maps))?;
         let index = self
             .index
             .as_mut()
@@ -184,11 +188,16 @@ impl OutDir {
     /// Deletes an expired asset. Called only after the descriptor no longer
     /// lists it, so `locate` does not hand it out.
     pub fn remove_asset(&self, sequence: u64) -> Result<()> {
-        let path = self.asset_path(sequence);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { path, err: e }),
-            _ => Ok(()),
+        let maps = self.dir.join(self.naming.maps_name(sequence));
+        for path in [self.asset_path(sequence), maps] {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::Io { path, err: e })
+                }
+                _ => {}
+            }
         }
+        Ok(())
     }
 
     /// The newest index record, if any.
@@ -380,7 +389,7 @@ fn clean_interrupted(dir: &Path, naming: &Naming, next_sequence: u64) -> Result<
         let name = entry.file_name().to_string_lossy().into_owned();
         let partial = name.starts_with('.') && name.ends_with(".partial");
         let unindexed = match naming.parse(&name) {
-            Some(Name::Asset(n) | Name::TrackSegment(n, _)) => n >= next_sequence,
+            Some(Name::Asset(n) | Name::TrackSegment(n, _) | Name::Maps(n)) => n >= next_sequence,
             _ => false,
         };
         if partial || unindexed {

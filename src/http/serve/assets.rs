@@ -86,7 +86,7 @@ pub async fn file(
         };
         let path = stream.asset_path(sequence);
         match held(&state, key, &path).await {
-            Held::Memory(bytes, flight) => from_memory(bytes, flight, request.headers()),
+            Held::Memory(bytes, flight) => from_memory(bytes, flight, request.headers(), MP4),
             Held::File => from_file(path, Some(key.size), request.headers(), MP4).await,
             Held::Refused(r) => refused(r),
         }
@@ -201,8 +201,9 @@ pub(super) fn from_memory(
     bytes: Bytes,
     flight: Option<Arc<Flight>>,
     headers: &HeaderMap,
+    kind: &'static str,
 ) -> Response {
-    ranged(headers, bytes.len() as u64, MP4, |start, end| {
+    ranged(headers, bytes.len() as u64, kind, |start, end| {
         let body = bytes.slice(start as usize..=end as usize);
         let pieces: Vec<Bytes> = (0..body.len())
             .step_by(PIECE)

@@ -1,6 +1,6 @@
 //! Files derived from the assets, for players: each initialisation
-//! generation on its own (all tracks, or one), and each asset's fragments
-//! of one track. `segment --hls/--dash` writes them beside the assets; a
+//! generation on its own (all tracks, or one), each asset's fragments of
+//! one track, and each asset's maps on their own. `segment --hls/--dash` writes them beside the assets; a
 //! directory made without them is served all the same, by deriving them
 //! from the asset they come from (`stream::track_view`, the same bytes).
 //! Either way, one is answered only while an asset it comes from is
@@ -30,18 +30,22 @@ pub async fn answer(
     let file_name = stream.naming.render(name);
     let source = match name {
         Name::Init(g) | Name::TrackInit(g, _) => stream.retained().find(|r| r.init == g),
-        Name::TrackSegment(sequence, _) => stream.record(sequence),
+        Name::TrackSegment(sequence, _) | Name::Maps(sequence) => stream.record(sequence),
         Name::Asset(_) => None,
     };
     let Some(record) = source else {
         return not_found(format!("{file_name}: no retained asset it belongs to"));
     };
     let path = state.dir.join(&file_name);
+    let kind = match name {
+        Name::Maps(_) => "application/octet-stream",
+        _ => MP4,
+    };
     let mut response = if path.is_file() {
-        from_file(path, None, headers, MP4).await
+        from_file(path, None, headers, kind).await
     } else {
         match derive(state, stream, name, &record).await {
-            Ok(bytes) => from_memory(bytes, None, headers),
+            Ok(bytes) => from_memory(bytes, None, headers, kind),
             Err(response) => return response,
         }
     };
@@ -88,6 +92,7 @@ async fn derive(
             let mut out = Vec::with_capacity(asset.len() - header_len);
             track_view::track_fragments(&asset[header_len..], id, &mut out).map(|()| out.into())
         }
+        Name::Maps(_) => Ok(asset.slice(init_len..header_len)),
         Name::Asset(_) => Ok(asset),
     };
     made.map_err(|e| not_found(format!("{}: {e}", stream.naming.render(name))))
