@@ -350,7 +350,8 @@ pub struct SimulateArgs {
 /// it is published and after it expires); /backset.json, this client's
 /// recommended and maximum backset and coefficients (from `advise`) with the
 /// live edge, asset duration and naming pattern; /locate?backset=30s (or
-/// at=, datastamp=, clamp=1) as `locate --json`; /live.m3u8 and /live.mpd;
+/// at=, datastamp=, clamp=1) as `locate --json`; /live.m3u8 (HLS
+/// multivariant, naming /live-av.m3u8, the media playlist) and /live.mpd;
 /// /stream.json and /index.bin. Nothing else is served.
 ///
 /// Audience facts kept for `advise`: clients downloading now (seen within 30
