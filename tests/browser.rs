@@ -14,13 +14,23 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::live::*;
 use common::records;
 
+/// One browser at a time: the tests here measure live starts, which a
+/// machine busy starting three Chromiums would make late.
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
+
+fn one_browser() -> MutexGuard<'static, ()> {
+    ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn hls_js_in_chromium_starts_behind_live_by_the_recommended_backset_and_plays() {
+    let _browser = one_browser();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/play.mjs");
     let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/hls.js");
     if !Path::new("/usr/bin/chromium").exists() || !modules.exists() {
@@ -244,6 +254,7 @@ fn assert_played_to_end(r: &serde_json::Value, what: &str) {
 /// One transmission: hls.js joins it live (after 4 assets), then, once it
 /// has ended, plays it from its start to its end.
 fn live_then_ended(extra: &[&str]) {
+    let _browser = one_browser();
     let mut t = Transmission::start(extra);
     wait_for_assets(&t.out, 4);
     let live = t.play(5);
