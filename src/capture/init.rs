@@ -6,6 +6,7 @@ use mp4_atom::{Codec, Decode, Encode, Ftyp, Moov};
 use serde::{Deserialize, Serialize};
 
 use crate::capture::framing::RawBox;
+use crate::capture::{codecs, frame_rate};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,12 +34,77 @@ pub struct Track {
     pub height: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<u16>,
-    /// Frames per second of a video track (`frames` per `seconds`), from its
-    /// sample durations.
+    /// Frames per second of a video track (`frames` per `seconds`), from the
+    /// timing its parameter sets declare, or else its `trex` default sample
+    /// duration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_rate: Option<FrameRate>,
+    /// The bitrate the sample entry declares (`btrt`, or `esds` for MPEG-4
+    /// audio), in bits per second, for playlists' `BANDWIDTH`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_bps: Option<u64>,
     #[serde(skip)]
     pub(crate) defaults: SampleDefaults,
+}
+
+impl Track {
+    /// One `trak` of a capture's `moov` at `offset`, with its `trex`
+    /// defaults and what its sample entry tells.
+    fn read(trak: &mp4_atom::Trak, mvex: &mp4_atom::Mvex, offset: u64) -> Result<Track> {
+        let id = trak.tkhd.track_id;
+        let timescale = trak.mdia.mdhd.timescale;
+        if timescale == 0 {
+            return Err(Error::bad_box(
+                offset,
+                "mdhd",
+                format!("track {id} has timescale 0"),
+            ));
+        }
+        let kind = match trak.mdia.hdlr.handler.as_ref() {
+            b"vide" => TrackKind::Video,
+            b"soun" => TrackKind::Audio,
+            _ => TrackKind::Other,
+        };
+        let codec = trak.mdia.minf.stbl.stsd.codecs.first();
+        let defaults = mvex
+            .trex
+            .iter()
+            .find(|t| t.track_id == id)
+            .map(|t| SampleDefaults {
+                description_index: t.default_sample_description_index,
+                duration: t.default_sample_duration,
+                size: t.default_sample_size,
+                flags: t.default_sample_flags,
+            })
+            .unwrap_or_default();
+        let (width, height) = match kind {
+            TrackKind::Video => (
+                Some(trak.tkhd.width.integer()),
+                Some(trak.tkhd.height.integer()),
+            ),
+            _ => (None, None),
+        };
+        Ok(Track {
+            id,
+            kind,
+            codec: codec.map(codec_name).unwrap_or_else(|| "none".into()),
+            codecs: codec
+                .map(|c| codecs::rfc6381(c).unwrap_or_else(|| codec_name(c)))
+                .unwrap_or_else(|| "none".into()),
+            timescale,
+            width,
+            height,
+            channels: codec.and_then(channels),
+            frame_rate: match kind {
+                TrackKind::Video => codec
+                    .and_then(frame_rate::declared)
+                    .or_else(|| frame_rate::of_duration(timescale, defaults.duration)),
+                _ => None,
+            },
+            bitrate_bps: codec.and_then(codecs::bitrate_bps),
+            defaults,
+        })
+    }
 }
 
 /// A frame rate as a ratio, so 30000/1001 stays exact.
@@ -86,69 +152,18 @@ impl Init {
                 "no mvex box: this is a plain MP4, not a fragmented capture (use -movflags frag_keyframe+empty_moov)",
             ));
         };
-        let mut tracks = Vec::with_capacity(decoded.trak.len());
-        for trak in &decoded.trak {
-            let id = trak.tkhd.track_id;
-            let timescale = trak.mdia.mdhd.timescale;
-            if timescale == 0 {
-                return Err(Error::bad_box(
-                    moov.offset,
-                    "mdhd",
-                    format!("track {id} has timescale 0"),
-                ));
-            }
-            let kind = match trak.mdia.hdlr.handler.as_ref() {
-                b"vide" => TrackKind::Video,
-                b"soun" => TrackKind::Audio,
-                _ => TrackKind::Other,
-            };
-            let codec = trak.mdia.minf.stbl.stsd.codecs.first();
-            let defaults = mvex
-                .trex
-                .iter()
-                .find(|t| t.track_id == id)
-                .map(|t| SampleDefaults {
-                    description_index: t.default_sample_description_index,
-                    duration: t.default_sample_duration,
-                    size: t.default_sample_size,
-                    flags: t.default_sample_flags,
-                })
-                .unwrap_or_default();
-            let (width, height) = match kind {
-                TrackKind::Video => (
-                    Some(trak.tkhd.width.integer()),
-                    Some(trak.tkhd.height.integer()),
-                ),
-                _ => (None, None),
-            };
-            tracks.push(Track {
-                id,
-                kind,
-                codec: codec.map(codec_name).unwrap_or_else(|| "none".into()),
-                codecs: codec.map(codec_name).unwrap_or_else(|| "none".into()),
-                timescale,
-                width,
-                height,
-                channels: codec.and_then(channels),
-                frame_rate: None,
-                defaults,
-            });
-        }
+        let tracks = decoded
+            .trak
+            .iter()
+            .map(|trak| Track::read(trak, mvex, moov.offset))
+            .collect::<Result<Vec<_>>>()?;
         if tracks.is_empty() {
             return Err(Error::bad_box(moov.offset, "moov", "no tracks"));
         }
 
-        let mut bytes = Vec::with_capacity(moov.bytes.len() + 32);
-        match ftyp {
-            Some(f) => bytes.extend_from_slice(&f.bytes),
-            None => Ftyp {
-                major_brand: b"iso6".into(),
-                minor_version: 0,
-                compatible_brands: vec![b"iso6".into(), b"cmfc".into(), b"mp41".into()],
-            }
-            .encode(&mut bytes)
-            .map_err(|e| Error::bad_box(moov.offset, "ftyp", e.to_string()))?,
-        }
+        let mut bytes = Vec::with_capacity(moov.bytes.len() + 36);
+        cmaf_ftyp(ftyp, &mut bytes)
+            .map_err(|e| Error::bad_box(moov.offset, "ftyp", e.to_string()))?;
         bytes.extend_from_slice(&moov.bytes);
         Ok(Init {
             bytes: bytes.into(),
@@ -184,6 +199,32 @@ impl Init {
             .iter()
             .position(|t| t.kind == TrackKind::Video)
             .unwrap_or(0)
+    }
+}
+
+/// The `ftyp` every asset starts with: the capture's own, with the `cmfc`
+/// brand added to its compatible brands when it lacks it (players and
+/// packagers take `cmfc` as the promise of CMAF fragments, which every
+/// asset's fragments are), or a made one when the capture had none or one
+/// that does not decode.
+fn cmaf_ftyp(ftyp: Option<&RawBox>, out: &mut Vec<u8>) -> mp4_atom::Result<()> {
+    let cmfc = mp4_atom::FourCC::new(b"cmfc");
+    let decoded = ftyp.and_then(|f| Ftyp::decode(&mut f.bytes.as_ref()).ok());
+    match (ftyp, decoded) {
+        (Some(f), Some(d)) if d.compatible_brands.contains(&cmfc) => {
+            out.extend_from_slice(&f.bytes);
+            Ok(())
+        }
+        (_, Some(mut d)) => {
+            d.compatible_brands.push(cmfc);
+            d.encode(out)
+        }
+        (_, None) => Ftyp {
+            major_brand: b"iso6".into(),
+            minor_version: 0,
+            compatible_brands: vec![b"iso6".into(), cmfc, b"mp41".into()],
+        }
+        .encode(out),
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! [`framing`] cuts the byte stream into top-level boxes (resynchronising past
 //! damage) and holds the core's one box-header reader; [`init`] reads the
-//! tracks of a `moov` and `fragment` the samples of one `moof`+`mdat`, both
+//! tracks of a `moov` (named for playlists by [`codecs`], timed by
+//! `frame_rate`) and `fragment` the samples of one `moof`+`mdat`, both
 //! decoding only what `box_filter` keeps of the box tree; `timeline`
 //! continues decode times across runs and mends clock jumps; `split` cuts
 //! fragments into pieces that start at key frames; `fragment_writer` writes
@@ -17,8 +18,10 @@
 
 pub mod asset;
 pub(crate) mod box_filter;
+pub mod codecs;
 pub(crate) mod fragment;
 pub(crate) mod fragment_writer;
+pub(crate) mod frame_rate;
 pub mod framing;
 pub mod init;
 pub mod maps;

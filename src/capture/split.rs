@@ -184,6 +184,7 @@ mod tests {
             height: None,
             channels: None,
             frame_rate: None,
+            bitrate_bps: None,
             defaults: SampleDefaults::default(),
         }
     }

@@ -125,6 +125,7 @@ mod tests {
             height: None,
             channels: None,
             frame_rate: None,
+            bitrate_bps: None,
             defaults: SampleDefaults::default(),
         }])
     }

@@ -34,6 +34,10 @@ pub fn run(args: FollowArgs) -> anyhow::Result<ExitCode> {
             ClockArg::Wall => Clock::Wall,
         },
         run_for: args.run_for.as_deref().map(duration).transpose()?,
+        save: args.save,
+        resume_from: None,
+        // The driver reads the wall clock when it starts.
+        epoch_us: 0,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -62,6 +62,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SegmentArgs {
     /// The stream directory (created if missing).
+    #[arg(value_parser = local_dir)]
     pub outdir: PathBuf,
     /// The capture: a file, or `-` (the default) for standard input.
     #[arg(default_value = "-")]
@@ -147,6 +148,7 @@ pub struct InspectArgs {
 #[command(group = clap::ArgGroup::new("target").required(true).args(["backset", "at", "datastamp"]))]
 pub struct LocateArgs {
     /// The stream directory.
+    #[arg(value_parser = local_dir)]
     pub outdir: PathBuf,
     /// How far behind live to start (30s, 1m30s, 2500ms).
     #[arg(long, value_name = "DURATION")]
@@ -185,6 +187,7 @@ pub enum ClockArg {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The stream directory.
+    #[arg(value_parser = local_dir)]
     pub outdir: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -365,6 +368,7 @@ pub struct SimulateArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The stream directory.
+    #[arg(value_parser = local_dir)]
     pub outdir: PathBuf,
     /// Address and port to listen on (port 0 picks a free one; the address
     /// is printed on standard error).
@@ -379,6 +383,14 @@ pub struct ServeArgs {
     /// goes first. Bounds the server's memory whatever ids clients send.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_viewers: usize,
+    /// Keep the audience facts (viewers per region, each viewer's
+    /// throughput history, its player's CMCD) in Redis, shared by every
+    /// serve replica of the stream, instead of in this process: each
+    /// replica then advises from the whole audience. Keys live under
+    /// backset:audience:, bounded by --max-viewers and expiring with the
+    /// viewers; use one database per stream.
+    #[arg(long, value_name = "redis://HOST:PORT/DB")]
+    pub audience: Option<String>,
     /// Memory the asset reads shared by simultaneous requests may hold
     /// together (one read per asset, whatever the number of requests
     /// waiting for it, cached or not). Past it, answers are read from their
@@ -404,9 +416,9 @@ pub struct ServeArgs {
     pub max_header_size: String,
 }
 
-/// Follow a stream served by `backset serve` as one viewer, from the backset
-/// the server advises it, writing one continuous fMP4 stream to standard
-/// output.
+/// Follow a stream served by `backset serve`, or by any static file server
+/// or CDN serving its directory, as one viewer, from the backset advised
+/// to it, writing one continuous fMP4 stream to standard output.
 ///
 /// Gets this viewer's backset parameters (and the id the server issues it),
 /// fetches the newest asset to measure the link, asks again with that
@@ -428,6 +440,12 @@ pub struct ServeArgs {
 /// entry point outside its asset or window, a prefix that is no file name)
 /// end the run with exit status 2. A server unreachable, or too slow (each
 /// request must end within 30 s), for longer than --retry-for: exit 1.
+///
+/// A host with no /backset.json (a 404 there) is a static host: follow then
+/// reads stream.json, finds the live edge and the entry point in index.bin
+/// with a few ranged GETs (never the whole index) and the assets' .maps
+/// files, and advises itself as serve would a viewer it knows nothing of
+/// but its measured throughput. The host must answer Range requests.
 #[cfg(feature = "follow")]
 #[derive(Debug, Args)]
 pub struct FollowArgs {
@@ -458,6 +476,13 @@ pub struct FollowArgs {
     /// measured throughputs, distribution.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Also keep every asset followed in DIR, as a stream directory that
+    /// locate, verify and serve read (assets, their maps, index.bin,
+    /// stream.json). A DIR an earlier run saved into is continued from its
+    /// next asset, without drawing a backset; an asset that expired before
+    /// it could be kept ends the run (an index cannot skip it).
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -491,4 +516,21 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     }
     e.downcast_ref::<backset::Error>()
         .map_or(1, backset::Error::exit_code)
+}
+
+/// A stream directory on the local file system: a URL (`s3://…`,
+/// `http://…`) is refused by name rather than taken for a folder called
+/// `s3:`.
+fn local_dir(given: &str) -> Result<PathBuf, String> {
+    let scheme = given.split_once("://").map(|(s, _)| s).filter(|s| {
+        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    match scheme {
+        Some(scheme) => Err(format!(
+            "{given}: a {scheme}:// URL; this build reads and writes stream directories on the local file system only"
+        )),
+        None => Ok(PathBuf::from(given)),
+    }
 }

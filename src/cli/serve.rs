@@ -17,6 +17,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = backset::http::serve::Config::new(args.outdir, args.listen);
     config.cache_bytes = parse_size(&args.cache)?;
     config.max_viewers = args.max_viewers;
+    config.audience = args.audience;
     config.shared_read_bytes = parse_size(&args.shared_reads)?;
     config.limits.header_timeout = Duration::from_micros(parse_duration_us(&args.header_timeout)?);
     config.limits.idle_timeout = Duration::from_micros(parse_duration_us(&args.idle_timeout)?);

@@ -172,7 +172,7 @@ fn encode_header(timescale: u32) -> [u8; HEADER_LEN] {
     h
 }
 
-fn decode_header(path: &Path, bytes: &[u8]) -> Result<u32> {
+pub(crate) fn decode_header(path: &Path, bytes: &[u8]) -> Result<u32> {
     let bad = |reason: String| Error::BadFile {
         path: path.to_path_buf(),
         reason,

@@ -172,6 +172,21 @@ fn a_traf_for_a_track_the_moov_does_not_declare_drops_its_fragment() {
     o.assert_intact("undeclared track");
 }
 
+/// The capture's `ftyp` with `cmfc` appended to its compatible brands
+/// (which ffmpeg does not write), then its `moov` as it is.
+fn cmaf_init(capture: &[u8]) -> Vec<u8> {
+    use mp4_atom::{Decode, Encode, Ftyp};
+    let ftyp = nth_box(capture, b"ftyp", 0);
+    let mut decoded = Ftyp::decode(&mut &capture[ftyp.offset..ftyp.end()]).expect("an ftyp");
+    assert!(!decoded.compatible_brands.contains(&b"cmfc".into()));
+    decoded.compatible_brands.push(b"cmfc".into());
+    let mut init = Vec::new();
+    decoded.encode(&mut init).expect("encodes");
+    let moov = nth_box(capture, b"moov", 0);
+    init.extend_from_slice(&capture[moov.offset..moov.end()]);
+    init
+}
+
 #[test]
 fn a_new_moov_starts_a_new_asset_and_the_transmission_goes_on() {
     let h264 = fixture("h264-aac-gop.mp4");
@@ -192,7 +207,8 @@ fn a_new_moov_starts_a_new_asset_and_the_transmission_goes_on() {
         .map(|(t, s)| (t[0].codec.clone(), *s))
         .collect();
     assert_eq!(codecs, [("avc1".into(), 12288), ("hvc1".into(), 12288)]);
-    // Each asset carries its own capture's initialisation, unchanged.
+    // Each asset carries its own capture's initialisation: the `moov`
+    // unchanged, after the capture's `ftyp` with `cmfc` added.
     let inits: Vec<&[u8]> = o
         .assets()
         .iter()
@@ -201,10 +217,7 @@ fn a_new_moov_starts_a_new_asset_and_the_transmission_goes_on() {
             &a.asset.header[..a.asset.header.len() - maps_len]
         })
         .collect();
-    let (h264_init, hevc_init) = (
-        &h264[..nth_box(h264, b"moov", 0).end()],
-        &hevc[..nth_box(hevc, b"moov", 0).end()],
-    );
+    let (h264_init, hevc_init) = (cmaf_init(h264), cmaf_init(hevc));
     assert_eq!(inits.iter().filter(|i| **i == h264_init).count(), 3);
     assert!(inits.len() > 3 && inits[3..].iter().all(|i| *i == hevc_init));
     // 6 s of H.264, then 5 s of HEVC, without a gap.

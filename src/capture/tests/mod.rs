@@ -2,7 +2,8 @@
 //! segmenter as bytes, no process, no disk. [`chunking`] holds the facts
 //! about the events a capture gives however it arrives, [`round_trip`] the
 //! fragment writer against the fragment parser, [`damage`] and
-//! [`broken_fragments`] what the segmenter decides about damaged input.
+//! [`broken_fragments`] what the segmenter decides about damaged input,
+//! [`tracks`] what the `Started` tracks and the assets' `ftyp` tell players.
 //! [`support`] drives the segmenter as `backset segment` does and reads
 //! assets back into samples; [`edit`] breaks captures.
 
@@ -13,3 +14,4 @@ mod damage;
 mod edit;
 mod round_trip;
 pub(crate) mod support;
+mod tracks;

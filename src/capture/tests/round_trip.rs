@@ -118,6 +118,7 @@ fn scattered_samples_and_negative_composition_offsets_read_back() {
         height: None,
         channels: None,
         frame_rate: None,
+        bitrate_bps: None,
         defaults: SampleDefaults::default(),
     }]);
     let mdat: Bytes = (0..=255u8).collect::<Vec<_>>().into();

@@ -26,6 +26,16 @@
 //!    clock's) for the entry point; the asset's header (init and maps), the
 //!    init written once, the asset from the entry point's `moof` on; then
 //!    every following asset by predictable name, polled until published.
+//!    With `--save` the first asset is fetched whole instead (the driver
+//!    keeps every whole asset); resuming a save starts at its next asset,
+//!    whole, with no probe, draw or `locate`.
+//!
+//! A 404 for the first `/backset.json` means a static host (a file server
+//! or CDN): the machine then reads `stream.json` and `index.bin` and the
+//! assets' maps by range, and makes the parameters and the entry point
+//! itself ([`super::static_host`]); its polls read `stream.json` alone
+//! (the index again only once the transmission has ended, for its last
+//! asset). Everything else is the same session.
 //!
 //! Every request carries CMCD: `sid`, `mtp` (the latest throughput of this
 //! viewer's own asset fetches), `bl` (its buffer, ms), `bs` when it starved
@@ -46,12 +56,14 @@ use serde::Serialize;
 
 use super::playback::Playback;
 use super::protocol::{Action, Clock, Fetch, Input, Reply, Request};
+use super::static_host::{self, Doing, Host, Need, View};
 use super::trust;
+use crate::capture::maps::Maps;
 use crate::http::api::{Located, Params};
 use crate::http::cmcd::Cmcd;
 use crate::policy::draw::Drawer;
 use crate::policy::DISTRIBUTION;
-use crate::stream::locate::seconds;
+use crate::stream::locate::{seconds, Target};
 use crate::stream::maps_reader::{maps_in, Layout};
 use crate::stream::naming::Naming;
 use crate::{Error, Result};
@@ -77,6 +89,17 @@ pub struct Config {
     pub clock: Clock,
     /// Stop after following this long (from the start).
     pub run_for: Option<Duration>,
+    /// Keep every asset fetched here (`--save`): the first one is then
+    /// fetched whole, not from its entry point, so it can be kept too.
+    pub save: Option<std::path::PathBuf>,
+    /// Start at this asset, from its first `moof`, instead of drawing and
+    /// locating: where an earlier `--save` run into the same directory
+    /// stopped.
+    pub resume_from: Option<u64>,
+    /// The wall-clock time when the machine's clock reads zero, µs since
+    /// the Unix epoch: what `--clock wall` is measured from when the
+    /// machine locates on a static host itself.
+    pub epoch_us: u64,
 }
 
 /// Why a run stopped.
@@ -216,6 +239,12 @@ pub struct Machine {
     /// The latest parameters' word on the transmission.
     ended: bool,
     live_edge: u64,
+    live_edge_s: f64,
+    /// A static host (no `/backset.json`): what its files said.
+    host: Option<Host>,
+    /// With `--save`, the entry point's offset in the first asset, which is
+    /// fetched whole.
+    entry: Option<u64>,
     playback: Playback,
     meter: Meter,
     /// A stall happened that no request has told the server of yet.
@@ -250,6 +279,9 @@ impl Machine {
             next: 0,
             ended: false,
             live_edge: 0,
+            live_edge_s: 0.0,
+            host: None,
+            entry: None,
             playback: Playback::default(),
             meter: Meter::default(),
             starved_untold: false,
@@ -293,7 +325,7 @@ impl Machine {
         match (awaiting, input) {
             (Awaiting::Reply(request), Input::Reply(reply)) => self.replied(now, request, reply),
             (Awaiting::Retry(request), Input::Woke) => Ok(self.send(now, request)),
-            (Awaiting::Poll, Input::Woke) => Ok(self.fetch(now, Request::Params)),
+            (Awaiting::Poll, Input::Woke) => Ok(self.ask_params(now)),
             (Awaiting::Written(_), Input::Closed) => Ok(self.stop(now, Stopped::Closed)),
             (Awaiting::Written(then), Input::Written) => self.written(now, then),
             (awaiting, input) => Err(unexpected(&awaiting, &input)),
@@ -396,26 +428,28 @@ impl Machine {
     fn replied(&mut self, now: Duration, request: Request, reply: Reply) -> Result<Action> {
         match reply {
             Reply::Failed(why) => self.failed(now, request, why),
-            Reply::NotFound => self.answered(now, request, None),
+            Reply::NotFound => self.answered(now, request, None, None),
             Reply::TooLong => Err(self.too_long(&request)),
             Reply::Body { bytes, .. } if bytes.len() as u64 > request.limit() => {
                 Err(self.too_long(&request))
             }
-            Reply::Body { bytes, took } => {
+            Reply::Body { bytes, took, size } => {
                 if request.measures() {
                     self.meter.sample(bytes.len(), took);
                 }
-                self.answered(now, request, Some(bytes))
+                self.answered(now, request, Some(bytes), size)
             }
         }
     }
 
-    /// An answer: a body, or `None` for a 404.
+    /// An answer: a body (and the whole file's size if said), or `None`
+    /// for a 404.
     fn answered(
         &mut self,
         now: Duration,
         request: Request,
         body: Option<Vec<u8>>,
+        size: Option<u64>,
     ) -> Result<Action> {
         match request {
             Request::Params => self.params(now, body),
@@ -438,6 +472,14 @@ impl Machine {
                 Ok(self.write(body, Then::Following { media_s }))
             }
             Request::Asset { name } => self.asset(now, name, body),
+            Request::Descriptor => self.descriptor_read(now, body),
+            Request::IndexHead => self.head_read(now, body, size),
+            Request::Record { position } => {
+                let body = body.ok_or_else(|| self.no_stream())?;
+                self.view_mut()?.add_record(position, &body);
+                self.static_step(now)
+            }
+            Request::Maps { .. } => self.maps_read(now, request, body),
         }
     }
 
@@ -450,15 +492,22 @@ impl Machine {
                 Some(params)
             }
             None if self.stage == Stage::Following => None,
+            None if self.stage == Stage::Opening => return Ok(self.go_static(now)),
             None => return Err(self.no_stream()),
         };
+        self.take_params(now, params)
+    }
+
+    /// Parameters, from a server or made from a static host's files, for
+    /// what they were asked.
+    fn take_params(&mut self, now: Duration, params: Option<Params>) -> Result<Action> {
         if let Some(params) = &params {
             self.adopt(params);
         }
         match (self.stage, params) {
-            (Stage::Opening, Some(params)) => Ok(self.opened(now, &params)),
+            (Stage::Opening, Some(params)) => self.opened(now, &params),
             (Stage::Advising, Some(params)) => self.advised(now, &params),
-            (_, params) => self.polled(now, params),
+            (_, params) => self.polled(now, params.map(|p| p.first_sequence)),
         }
     }
 
@@ -473,6 +522,7 @@ impl Machine {
         }
         self.ended = params.ended;
         self.live_edge = params.live_edge_sequence;
+        self.live_edge_s = params.live_edge_s;
     }
 
     fn no_stream(&self) -> Error {
@@ -495,15 +545,22 @@ impl Machine {
 
     fn too_long(&self, request: &Request) -> Error {
         let limit = request.limit();
+        // A whole file where a range was asked: a host that ignores Range.
+        let hint = match request {
+            Request::IndexHead | Request::Record { .. } | Request::Header { .. } => {
+                " (does the host answer Range requests?)"
+            }
+            _ => "",
+        };
         self.bad_answer(
             request,
-            format!("the answer is longer than {limit} bytes; refused"),
+            format!("the answer is longer than {limit} bytes; refused{hint}"),
         )
     }
 
     /// The first parameters: the stream's shape; then the probe, or with a
     /// given backset straight to `locate`.
-    fn opened(&mut self, now: Duration, params: &Params) -> Action {
+    fn opened(&mut self, now: Duration, params: &Params) -> Result<Action> {
         let shape = Shape {
             naming: Naming::new(&params.prefix),
             asset_duration_s: params.asset_duration_s,
@@ -514,13 +571,30 @@ impl Machine {
         self.shape = Some(shape);
         self.report.recommended_s = params.advice.recommended_s;
         self.report.maximum_s = params.advice.maximum_s;
+        if let Some(next) = self.config.resume_from {
+            return self.resume(now, next);
+        }
         match self.config.backset_s {
             Some(backset_s) => self.locate(now, backset_s),
             None => {
                 self.stage = Stage::Advising;
-                self.fetch(now, Request::Probe { name: probe })
+                Ok(self.fetch(now, Request::Probe { name: probe }))
             }
         }
+    }
+
+    /// Goes on where an earlier `--save` run stopped: asset `next`, whole.
+    fn resume(&mut self, now: Duration, next: u64) -> Result<Action> {
+        self.stage = Stage::Following;
+        self.next = next;
+        self.report.first_sequence = next;
+        self.report.last_sequence = next;
+        let shape = self.shape.as_ref().ok_or_else(|| internal("parameters"))?;
+        self.said.push(format!(
+            "resuming the saved stream at {}",
+            shape.naming.name(next)
+        ));
+        self.fetch_next(now)
     }
 
     /// The probe is in (or was gone): ask again, saying what it measured.
@@ -531,7 +605,7 @@ impl Machine {
             (true, None) => format!("probe: {name} arrived too fast to time"),
             (false, _) => format!("probe: {name} is gone; asking without a measurement"),
         });
-        self.fetch(now, Request::Params)
+        self.ask_params(now)
     }
 
     /// The advice after the probe: draw from it.
@@ -556,14 +630,21 @@ impl Machine {
                 &viewer.throughput_source
             },
         ));
-        Ok(self.locate(now, drawn))
+        self.locate(now, drawn)
     }
 
-    fn locate(&mut self, now: Duration, backset_s: f64) -> Action {
+    fn locate(&mut self, now: Duration, backset_s: f64) -> Result<Action> {
         self.report.drawn_s = backset_s;
         self.stage = Stage::Following;
+        if let Some(host) = &mut self.host {
+            // The machine locates itself, over the files it has read.
+            host.doing = Doing::Locate { backset_s };
+            self.tried_since = now;
+            self.backoff = RETRY_FIRST;
+            return self.static_step(now);
+        }
         let clock = self.config.clock;
-        self.fetch(now, Request::Locate { backset_s, clock })
+        Ok(self.fetch(now, Request::Locate { backset_s, clock }))
     }
 
     /// The entry point, as `locate` answered it: fetch the asset's header.
@@ -585,9 +666,18 @@ impl Machine {
                 Clock::Wall => " behind the wall clock",
             }
         ));
-        let request = Request::Header {
-            asset: located.asset.clone(),
-            len: u64::from(answer.header_len),
+        let request = if self.config.save.is_some() {
+            // Fetched whole, to be kept whole; written from the entry point.
+            self.entry = Some(answer.offset);
+            self.next = answer.sequence;
+            Request::Asset {
+                name: located.asset.clone(),
+            }
+        } else {
+            Request::Header {
+                asset: located.asset.clone(),
+                len: u64::from(answer.header_len),
+            }
         };
         self.located = Some(located);
         Ok(self.fetch(now, request))
@@ -688,6 +778,9 @@ impl Machine {
         let Some(first_moof) = Layout::of(&asset).first_moof else {
             return Err(Error::BadAnswer(format!("{name}: no moof in it")));
         };
+        if self.init.is_empty() {
+            return self.first_whole(name, asset, first_moof);
+        }
         if first_moof >= self.init.len() && !asset.starts_with(&self.init) {
             self.said.push(format!(
                 "warning: {name} has a new initialisation; players may need to restart"
@@ -705,11 +798,13 @@ impl Machine {
 
     /// Fresh parameters while waiting: has the next asset expired? Then the
     /// next asset again (whether the transmission ended was adopted).
-    fn polled(&mut self, now: Duration, params: Option<Params>) -> Result<Action> {
+    fn polled(&mut self, now: Duration, first: Option<u64>) -> Result<Action> {
         // Fallen behind the retained window: go on from its start (every
         // asset opens with a key frame), with a gap.
-        if let Some(first) = params.map(|p| p.first_sequence) {
+        if let Some(first) = first {
             if first > self.next {
+                // Its first key frame, not the entry point that expired.
+                self.entry = None;
                 if let Some(shape) = &self.shape {
                     self.said.push(format!(
                         "{} expired before it could be fetched; skipping to {}",
@@ -721,6 +816,218 @@ impl Machine {
             }
         }
         self.fetch_next(now)
+    }
+}
+
+/// The first asset when it came whole (`--save`, or resuming one): its
+/// init, then its fragments from the entry point (or its first `moof`).
+impl Machine {
+    fn first_whole(&mut self, name: String, asset: Vec<u8>, first_moof: usize) -> Result<Action> {
+        let Some(maps) = Layout::of(&asset).maps else {
+            return Err(Error::BadAnswer(format!(
+                "{name}: no maps box in its header"
+            )));
+        };
+        let from = match self.entry {
+            Some(offset) => usize::try_from(offset)
+                .ok()
+                .filter(|&o| o >= first_moof && o < asset.len())
+                .ok_or_else(|| {
+                    Error::BadAnswer(format!("{name}: its entry point {offset} is not in it"))
+                })?,
+            None => first_moof,
+        };
+        let fallback = self.shape.as_ref().map_or(0.0, |s| s.asset_duration_s);
+        let parsed = maps_in(&asset).ok().filter(|m| m.timescale > 0);
+        let media_s = match (&self.entry, &parsed) {
+            (Some(_), _) => self.entry_media_s(&asset),
+            (None, Some(m)) => seconds(m.duration, m.timescale).min(trust::LONGEST_ASSET_S),
+            (None, None) => fallback,
+        };
+        if self.located.is_none() {
+            // Resumed: how far behind the live edge it starts.
+            if let Some(m) = &parsed {
+                self.report.achieved_s =
+                    (self.live_edge_s - seconds(m.start, m.timescale)).max(0.0);
+            }
+        }
+        self.init = asset[..maps.start].to_vec();
+        let mut out = self.init.clone();
+        out.extend_from_slice(&asset[from..]);
+        Ok(self.write(out, Then::Advance { media_s }))
+    }
+}
+
+/// A static host: its files stand for `/backset.json` and `/locate`
+/// ([`static_host`]).
+impl Machine {
+    /// Asks for the parameters: `/backset.json`, or on a static host the
+    /// files that stand for it, from `stream.json` on.
+    fn ask_params(&mut self, now: Duration) -> Action {
+        match &mut self.host {
+            Some(host) => {
+                host.doing = Doing::Params;
+                self.fetch(now, Request::Descriptor)
+            }
+            None => self.fetch(now, Request::Params),
+        }
+    }
+
+    /// No `/backset.json` at the root: a plain file server or CDN.
+    fn go_static(&mut self, now: Duration) -> Action {
+        self.said.push(format!(
+            "{}: no backset.json, a static host: reading stream.json and index.bin",
+            self.base
+        ));
+        self.host = Some(Host::new());
+        self.fetch(now, Request::Descriptor)
+    }
+
+    fn host_mut(&mut self) -> Result<&mut Host> {
+        self.host.as_mut().ok_or_else(|| internal("static host"))
+    }
+
+    fn view_mut(&mut self) -> Result<&mut View> {
+        self.host_mut()?
+            .view
+            .as_mut()
+            .ok_or_else(|| internal("index head"))
+    }
+
+    /// `stream.json`. While following, it says all a poll needs (the
+    /// window's start) unless the transmission ended: then the index, for
+    /// its last asset.
+    fn descriptor_read(&mut self, now: Duration, body: Option<Vec<u8>>) -> Result<Action> {
+        let body = body.ok_or_else(|| self.no_stream())?;
+        let d = static_host::descriptor(&body)
+            .map_err(|why| self.bad_answer(&Request::Descriptor, why))?;
+        let (first, ended) = (d.first_sequence, d.ended);
+        let following = self.stage == Stage::Following;
+        let host = self.host_mut()?;
+        host.descriptor = Some(d);
+        if following && host.doing == Doing::Params && !ended {
+            self.ended = false;
+            return self.polled(now, Some(first));
+        }
+        Ok(self.send(now, Request::IndexHead))
+    }
+
+    /// The index's header and first record, and its length.
+    fn head_read(
+        &mut self,
+        now: Duration,
+        body: Option<Vec<u8>>,
+        size: Option<u64>,
+    ) -> Result<Action> {
+        let body = body.ok_or_else(|| self.no_stream())?;
+        // The index's length is how many records it holds: a host that
+        // does not say it cannot be followed by range.
+        let size = size.ok_or_else(|| {
+            self.bad_answer(&Request::IndexHead, "no length in its Content-Range")
+        })?;
+        let view = View::from_head(&body, size)
+            .map_err(|why| self.bad_answer(&Request::IndexHead, why))?;
+        let host = self.host_mut()?;
+        match &mut host.view {
+            Some(old) => old.refresh(view),
+            None => host.view = Some(view),
+        }
+        self.static_step(now)
+    }
+
+    /// An asset's maps for the search; gone means the window moved under
+    /// it: read it again (a few times, then the host is missing them).
+    fn maps_read(
+        &mut self,
+        now: Duration,
+        request: Request,
+        body: Option<Vec<u8>>,
+    ) -> Result<Action> {
+        let Some(body) = body else {
+            let host = self.host_mut()?;
+            host.gone += 1;
+            if host.gone > 3 {
+                return Err(self.bad_answer(
+                    &request,
+                    "not found, again and again: does this host publish each asset's maps?",
+                ));
+            }
+            return Ok(self.send(now, Request::Descriptor));
+        };
+        let maps = Maps::decode(&body).map_err(|why| self.bad_answer(&request, why))?;
+        let view = self.view_mut()?;
+        if maps.timescale != view.timescale {
+            let why = format!(
+                "timescale {} is not the index's {}",
+                maps.timescale, view.timescale
+            );
+            return Err(self.bad_answer(&request, why));
+        }
+        view.add_maps(maps);
+        self.host_mut()?.gone = 0;
+        self.static_step(now)
+    }
+
+    /// Runs what the static host's files are read for, as far as they go:
+    /// fetches what it lacks, or acts on the parameters or entry point.
+    fn static_step(&mut self, now: Duration) -> Result<Action> {
+        let throughput = self.meter.latest_bps;
+        let client = self.id.clone();
+        let now_us = self.config.epoch_us.saturating_add(now.as_micros() as u64);
+        let clock = self.config.clock;
+        let Some(Host {
+            descriptor: Some(d),
+            view: Some(view),
+            doing,
+            ..
+        }) = &mut self.host
+        else {
+            return Err(internal("static host's files"));
+        };
+        let naming = Naming::new(&d.prefix);
+        let need = match *doing {
+            Doing::Params => match view.params(d, &client, throughput) {
+                Ok(Some(params)) => {
+                    trust::params(&params)
+                        .map_err(|why| self.bad_answer(&Request::IndexHead, why))?;
+                    return self.take_params(now, Some(params));
+                }
+                Ok(None) => {
+                    let why = format!("{}: no asset published yet", self.base);
+                    return self.failed(now, Request::Descriptor, why);
+                }
+                Err(Err(why)) => return Err(self.bad_answer(&Request::IndexHead, why)),
+                Err(Ok(need)) => need,
+            },
+            Doing::Locate { backset_s } => {
+                let us = (backset_s * 1e6).round() as u64;
+                let target = match clock {
+                    Clock::Live => Target::Backset { us },
+                    Clock::Wall => Target::WallBackset { us, now_us },
+                };
+                match view.locate(d, target) {
+                    Ok(Ok(answer)) => {
+                        let located = Located {
+                            asset: naming.name(answer.sequence),
+                            answer,
+                        };
+                        trust::located(&located, &naming)
+                            .map_err(|why| self.bad_answer(&Request::IndexHead, why))?;
+                        return self.located(now, located);
+                    }
+                    Ok(Err(e)) => return Err(Error::Network(format!("{}: {e}", self.base))),
+                    Err(need) => need,
+                }
+            }
+        };
+        let request = match need {
+            Need::Record(position) => Request::Record { position },
+            Need::Maps(record) => Request::Maps {
+                name: naming.maps_name(record.sequence),
+                len: (Maps::encoded_len(record.entries as usize) as u64).min(trust::HEADER_LIMIT),
+            },
+        };
+        Ok(self.send(now, request))
     }
 }
 

@@ -6,7 +6,10 @@
 //! published, while a virtual player counts the stalls a viewer would see.
 //!
 //! [`machine`] makes every decision on a clock it is given, `playback`
-//! models the player, [`trust`] bounds and checks what a server says,
+//! models the player, `static_host` reads a plain file server's
+//! `stream.json` and `index.bin` in place of `serve`'s answers, [`save`]
+//! keeps what is fetched as a stream directory, [`trust`] bounds and checks
+//! what a server says,
 //! [`protocol`] is what the machine and `driver` say
 //! to each other; the driver carries the decisions out over HTTP with real
 //! time. The machine and its protocol are public: another driver (an
@@ -16,6 +19,8 @@ pub(crate) mod driver;
 pub mod machine;
 pub(crate) mod playback;
 pub mod protocol;
+pub mod save;
+mod static_host;
 #[cfg(test)]
 mod tests;
 pub mod trust;

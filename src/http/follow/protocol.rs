@@ -8,6 +8,19 @@ use std::time::Duration;
 use super::machine::Report;
 use super::trust::{ASSET_LIMIT, JSON_LIMIT};
 use crate::http::cmcd::Cmcd;
+use crate::stream::index::{HEADER_LEN, RECORD_LEN};
+
+/// The bytes [`Request::IndexHead`] asks for: the header and one record.
+pub const HEAD_LEN: u64 = (HEADER_LEN + RECORD_LEN) as u64;
+
+/// The first and last byte of record `position` in `index.bin`
+/// (saturating: a position that far is past any index and simply 416s).
+fn record_range(position: u64) -> (u64, u64) {
+    let from = position
+        .saturating_mul(RECORD_LEN as u64)
+        .saturating_add(HEADER_LEN as u64);
+    (from, from.saturating_add(RECORD_LEN as u64 - 1))
+}
 
 /// What `--backset` is measured from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,6 +47,18 @@ pub enum Request {
     From { asset: String, offset: u64 },
     /// A whole asset.
     Asset { name: String },
+    /// `stream.json`, on a static host (one with no `backset.json`): the
+    /// stream's prefix, retained window and whether it has ended.
+    Descriptor,
+    /// `index.bin`'s header and first record (its first 128 bytes); the
+    /// answer's [`Reply::Body::size`] is the index's length, hence how many
+    /// records it holds.
+    IndexHead,
+    /// Record `position` of `index.bin` (its 64 bytes, by range).
+    Record { position: u64 },
+    /// An asset's maps on their own (`<asset>.maps`), `len` bytes as its
+    /// record's entry count says.
+    Maps { name: String, len: u64 },
 }
 
 impl Request {
@@ -50,6 +75,9 @@ impl Request {
             ),
             Request::Header { asset, .. } | Request::From { asset, .. } => asset.clone(),
             Request::Asset { name } | Request::Probe { name } => name.clone(),
+            Request::Descriptor => "stream.json".into(),
+            Request::IndexHead | Request::Record { .. } => "index.bin".into(),
+            Request::Maps { name, .. } => name.clone(),
         }
     }
 
@@ -58,6 +86,11 @@ impl Request {
         match self {
             Request::Header { len, .. } => Some(format!("bytes=0-{}", len.saturating_sub(1))),
             Request::From { offset, .. } => Some(format!("bytes={offset}-")),
+            Request::IndexHead => Some(format!("bytes=0-{}", HEAD_LEN - 1)),
+            Request::Record { position } => {
+                let (from, to) = record_range(*position);
+                Some(format!("bytes={from}-{to}"))
+            }
             _ => None,
         }
     }
@@ -67,8 +100,10 @@ impl Request {
     /// no further and refused.
     pub fn limit(&self) -> u64 {
         match self {
-            Request::Params | Request::Locate { .. } => JSON_LIMIT,
-            Request::Header { len, .. } => *len,
+            Request::Params | Request::Locate { .. } | Request::Descriptor => JSON_LIMIT,
+            Request::Header { len, .. } | Request::Maps { len, .. } => *len,
+            Request::IndexHead => HEAD_LEN,
+            Request::Record { .. } => RECORD_LEN as u64,
             Request::Probe { .. } | Request::From { .. } | Request::Asset { .. } => ASSET_LIMIT,
         }
     }
@@ -112,7 +147,13 @@ impl Fetch {
 pub enum Reply {
     /// 200 or 206, the whole body, and how long the fetch took from the
     /// request sent to the body's last byte read (the driver measures it).
-    Body { bytes: Vec<u8>, took: Duration },
+    /// `size` is the whole file's length when the answer says it: a 206's
+    /// `Content-Range` total, a 200's body length.
+    Body {
+        bytes: Vec<u8>,
+        took: Duration,
+        size: Option<u64>,
+    },
     /// 404: an answer (not published yet, expired), not a failure.
     NotFound,
     /// Unreachable, another status, or a body cut short: retried.

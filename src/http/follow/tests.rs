@@ -14,7 +14,9 @@ use crate::http::api::{Located, Params, ViewerFacts};
 use crate::http::cmcd::Cmcd;
 use crate::policy::draw::Drawer;
 use crate::policy::{Advice, Coefficients, DISTRIBUTION};
+use crate::stream::index::Record;
 use crate::stream::locate::{Answer, Window};
+use crate::stream::maps_reader::Layout;
 use crate::stream::naming::Naming;
 use crate::Error;
 
@@ -117,6 +119,11 @@ struct Server {
     edit_located: fn(&mut Located),
     json_padding: usize,
     header_extra: usize,
+    /// A plain file server: no `backset.json` nor `locate`, the stream's
+    /// files only (`stream.json`, `index.bin` by range, `<asset>.maps`).
+    statik: bool,
+    /// Bytes after the index's last record: a torn append.
+    torn_tail: Vec<u8>,
 }
 
 impl Server {
@@ -139,7 +146,15 @@ impl Server {
             edit_located: |_| {},
             json_padding: 0,
             header_extra: 0,
+            statik: false,
+            torn_tail: Vec::new(),
         }
+    }
+
+    /// The same stream on a static host.
+    fn static_host(mut self) -> Server {
+        self.statik = true;
+        self
     }
 
     fn visible(&self, sequence: u64, t: u64) -> bool {
@@ -160,6 +175,9 @@ impl Server {
         let json = |v: serde_json::Value| {
             Some((v.to_string() + &" ".repeat(self.json_padding)).into_bytes())
         };
+        if self.statik {
+            return self.file(&fetch.request, t);
+        }
         let bytes = match &fetch.request {
             Request::Params => {
                 let mut params = self.params(t, &fetch.cmcd);
@@ -179,16 +197,106 @@ impl Server {
                 offset,
             } => self.part(name, t, *offset as usize, None),
             Request::Asset { name } | Request::Probe { name } => self.part(name, t, 0, None),
+            _ => None,
         };
         match bytes {
             Some(bytes) => Reply::Body {
                 took: self.rate_bps.map_or(Duration::ZERO, |rate| {
                     Duration::from_secs_f64(bytes.len() as f64 * 8.0 / rate)
                 }),
+                size: Some(bytes.len() as u64),
                 bytes,
             },
             None => Reply::NotFound,
         }
+    }
+
+    /// A static host's answer: its files, by range where asked.
+    fn file(&self, request: &Request, t: u64) -> Reply {
+        let whole = match request {
+            Request::Params | Request::Locate { .. } => None,
+            Request::Descriptor => Some(self.descriptor(t)),
+            Request::IndexHead | Request::Record { .. } => Some(self.index(t)),
+            Request::Maps { name, .. } => {
+                let asset = name.strip_suffix(".maps").unwrap_or_default();
+                self.part(asset, t, 0, None).map(|bytes| {
+                    let maps = Layout::of(&bytes).maps.unwrap();
+                    bytes[maps].to_vec()
+                })
+            }
+            Request::Asset { name } | Request::Probe { name } => self.part(name, t, 0, None),
+            Request::Header { asset, .. } | Request::From { asset, .. } => {
+                self.part(asset, t, 0, None)
+            }
+        };
+        let Some(whole) = whole else {
+            return Reply::NotFound;
+        };
+        let size = whole.len() as u64;
+        let bytes = match request.range() {
+            Some(range) => {
+                let (from, to) = range
+                    .strip_prefix("bytes=")
+                    .unwrap()
+                    .split_once('-')
+                    .unwrap();
+                let from = from.parse::<usize>().unwrap();
+                let to = to
+                    .parse::<usize>()
+                    .map_or(whole.len(), |to| (to + 1).min(whole.len()));
+                whole[from.min(to)..to].to_vec()
+            }
+            None => whole,
+        };
+        Reply::Body {
+            took: self.rate_bps.map_or(Duration::ZERO, |rate| {
+                Duration::from_secs_f64(bytes.len() as f64 * 8.0 / rate)
+            }),
+            bytes,
+            size: Some(size),
+        }
+    }
+
+    /// `stream.json` at `t`.
+    fn descriptor(&self, t: u64) -> Vec<u8> {
+        let (first, _) = self.window(t);
+        serde_json::json!({
+            "version": 1, "prefix": "asset", "pattern": self.naming.pattern(),
+            "index": "index.bin", "timescale": 1000, "interval_us": ASSET_MS * 1000,
+            "tracks": [], "first_sequence": first, "started_us": 0,
+            "ended": t >= self.ended_at,
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    /// `index.bin` at `t`: a record for every asset published by then
+    /// (expired ones included, as retention leaves them), then the tail.
+    fn index(&self, t: u64) -> Vec<u8> {
+        let mut bytes = b"BKSTIDX1".to_vec();
+        for field in [1u32, 64, 1000] {
+            bytes.extend(field.to_be_bytes());
+        }
+        bytes.resize(64, 0);
+        // Every fake asset has the same length.
+        let a = asset(0);
+        for (s, _) in self.assets.iter().enumerate().filter(|(_, a)| a.0 <= t) {
+            let s = s as u64;
+            let record = Record {
+                sequence: s,
+                start: s * ASSET_MS,
+                duration: ASSET_MS,
+                datastamp: s * (a.bytes.len() - a.header_len) as u64,
+                size: a.bytes.len() as u64,
+                header_len: a.header_len as u32,
+                entries: 2,
+                published_us: 0,
+                init: 0,
+            };
+            bytes.extend(record.encode());
+        }
+        bytes.extend(&self.torn_tail);
+        bytes
     }
 
     fn part(&self, name: &str, t: u64, from: usize, len: Option<usize>) -> Option<Vec<u8>> {
@@ -310,6 +418,9 @@ fn config(backset_s: Option<f64>, retry_for_ms: u64) -> Config {
         retry_for: Duration::from_millis(retry_for_ms),
         clock: Clock::Live,
         run_for: None,
+        save: None,
+        resume_from: None,
+        epoch_us: 0,
     }
 }
 
@@ -957,7 +1068,7 @@ fn an_unparsable_answer_is_a_bad_answer() {
     // JSON has no NaN: serde writes null, which is no number.
     let mut server = Server::regular(6, 2 * ASSET_MS);
     server.edit_params = |p| p.advice.recommended_s = f64::NAN;
-    assert!(refused(&server).to_string().contains("unexpected answer"));
+    assert!(refused(&server).to_string().contains("unexpected answer:"));
 }
 
 #[test]
@@ -1093,7 +1204,7 @@ fn hostile(respond: fn(&mut std::net::TcpStream)) -> String {
         }
         respond(&mut socket);
     });
-    format!("http://127.0.0.1:{port}/")
+    format!(concat!("http:/", "/127.0.0.1:{}/"), port)
 }
 
 fn get(url: &str, request: Request, timeout: Duration) -> Reply {
@@ -1154,4 +1265,221 @@ fn a_server_that_trickles_is_cut_at_the_timeout() {
         "{reply:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// A static host's run and the same stream's run against `serve`.
+fn both(server: Server, config: Config) -> (Run, Run) {
+    let served = run(&server, config.clone(), usize::MAX);
+    let statik = run(&server.static_host(), config, usize::MAX);
+    (served, statik)
+}
+
+#[test]
+fn a_static_host_is_followed_from_its_files_as_serve_would_answer() {
+    let (served, statik) = both(Server::regular(6, 2 * ASSET_MS), config(Some(2.5), 30_000));
+    let report = statik.result.as_ref().unwrap();
+    // The same entry point, bytes and end as `serve`'s locate gives.
+    assert_eq!(statik.out, expected(0, 5));
+    assert_eq!(statik.out, served.out);
+    assert_eq!((report.achieved_s, report.first_sequence), (2.5, 0));
+    assert_eq!((report.last_sequence, report.stopped), (5, Stopped::Ended));
+    let r = requests(&statik);
+    assert_eq!(
+        r[..3],
+        [Request::Params, Request::Descriptor, Request::IndexHead]
+    );
+    assert_eq!(r[2].range().as_deref(), Some("bytes=0-127"));
+    assert!(!r.iter().any(|r| matches!(r, Request::Locate { .. })));
+    // The maps of the asset located into, on their own.
+    assert!(r.contains(&Request::Maps {
+        name: "asset-00000000.mp4.maps".into(),
+        len: Maps::encoded_len(2) as u64
+    }));
+    assert!(statik.said[0].contains("no backset.json, a static host"));
+}
+
+#[test]
+fn a_long_index_is_searched_with_few_ranged_reads_past_a_torn_tail() {
+    // 100,000 assets all published, then half a record: a crash mid-append.
+    let mut server = Server::regular(100_000, 100_000 * ASSET_MS).static_host();
+    server.ended_at = u64::MAX;
+    server.torn_tail = vec![7; 40];
+    let mut config = config(Some(3.5), 30_000);
+    config.run_for = Some(Duration::from_millis(1));
+    let run = run(&server, config, usize::MAX);
+    let report = run.result.as_ref().unwrap();
+    // Live edge at 100,000 s; 3.5 s back lands on asset 99,996's second entry.
+    assert_eq!((report.first_sequence, report.achieved_s), (99_996, 3.5));
+    let records: Vec<u64> = requests(&run)
+        .iter()
+        .filter_map(|r| match r {
+            Request::Record { position } => Some(*position),
+            _ => None,
+        })
+        .collect();
+    // The last whole record, then a search of log2(100,000) ≈ 17 steps.
+    assert!(
+        records.len() <= 2 * 17 + 2,
+        "{} records read",
+        records.len()
+    );
+    assert!(records.contains(&99_999));
+    assert!(Request::Record { position: 2 }.range() == Some("bytes=192-255".into()));
+}
+
+#[test]
+fn a_torn_tail_of_whole_records_is_found_by_binary_search() {
+    // Three records' worth of zeros after the last: not records in place.
+    let mut server = Server::regular(1000, 1000 * ASSET_MS).static_host();
+    server.torn_tail = vec![0; 3 * 64];
+    let mut config = config(Some(0.5), 30_000);
+    config.run_for = Some(Duration::from_millis(1));
+    let run = run(&server, config, usize::MAX);
+    let report = run.result.as_ref().unwrap();
+    assert_eq!(
+        report.first_sequence, 999,
+        "the live edge is the last valid record"
+    );
+    let reads = requests(&run)
+        .iter()
+        .filter(|r| matches!(r, Request::Record { .. }))
+        .count();
+    assert!(reads <= 2 * 10 + 2, "{reads} records read");
+}
+
+#[test]
+fn a_static_host_advises_from_the_window_and_the_measured_link() {
+    let mut server = Server::regular(6, 2 * ASSET_MS).static_host();
+    server.rate_bps = Some(40_000.0);
+    let run = run(&server, config(None, 30_000), usize::MAX);
+    let report = run.result.as_ref().unwrap();
+    let r = requests(&run);
+    let probe = r
+        .iter()
+        .position(|r| matches!(r, Request::Probe { .. }))
+        .unwrap();
+    // After the probe: the files again, not a second backset.json.
+    assert_eq!(r.iter().filter(|r| **r == Request::Params).count(), 1);
+    assert_eq!(r[probe + 1], Request::Descriptor);
+    // advise() for one viewer at 40 kbit/s over the window of three 1 s
+    // assets: capped at the window less an asset.
+    let bps = report.probe_throughput_bps.unwrap();
+    assert!(close(bps, 40_000.0));
+    assert!(report.recommended_s <= report.maximum_s && report.maximum_s <= 2.0 + 1e-9);
+    assert_eq!(report.distribution.as_deref(), Some(DISTRIBUTION));
+    assert_eq!(report.stopped, Stopped::Ended);
+}
+
+#[test]
+fn a_static_host_is_polled_on_its_descriptor_alone_until_it_ends() {
+    let server = Server::regular(6, 2 * ASSET_MS).static_host();
+    let run = run(&server, config(Some(2.5), 30_000), usize::MAX);
+    let r = requests(&run);
+    let first_asset = r
+        .iter()
+        .position(|r| matches!(r, Request::Asset { .. }))
+        .unwrap();
+    let heads = r[first_asset..]
+        .iter()
+        .filter(|r| **r == Request::IndexHead)
+        .count();
+    // Polls read stream.json; the index once more only when it has ended,
+    // for the last asset.
+    assert!(r[first_asset..].contains(&Request::Descriptor));
+    assert_eq!(heads, 1, "{r:?}");
+    assert_eq!(run.result.unwrap().last_sequence, 5);
+}
+
+#[test]
+fn saving_fetches_the_first_asset_whole_and_writes_the_same() {
+    for statik in [false, true] {
+        let mut server = Server::regular(6, 2 * ASSET_MS);
+        server.statik = statik;
+        let mut config = config(Some(2.5), 30_000);
+        config.save = Some("unused by the machine".into());
+        let run = run(&server, config, usize::MAX);
+        assert_eq!(run.out, expected(0, 5), "static: {statik}");
+        let r = requests(&run);
+        assert!(!r
+            .iter()
+            .any(|r| matches!(r, Request::Header { .. } | Request::From { .. })));
+        assert_eq!(fetched(&run, "asset-00000000.mp4"), [0]);
+    }
+}
+
+#[test]
+fn a_resumed_save_goes_on_from_its_next_asset_without_drawing() {
+    for statik in [false, true] {
+        let mut server = Server::regular(6, 2 * ASSET_MS);
+        server.statik = statik;
+        let mut config = config(None, 30_000);
+        config.resume_from = Some(2);
+        let run = run(&server, config, usize::MAX);
+        let report = run.result.as_ref().unwrap();
+        let a = asset(2);
+        let mut want = a.bytes[..a.header_len - Maps::encoded_len(2)].to_vec();
+        for s in 2..=5 {
+            want.extend(fragments(s, false));
+        }
+        assert_eq!(run.out, want, "static: {statik}");
+        assert_eq!((report.first_sequence, report.last_sequence), (2, 5));
+        let r = requests(&run);
+        assert!(!r
+            .iter()
+            .any(|r| matches!(r, Request::Probe { .. } | Request::Locate { .. })));
+        assert!(run
+            .said
+            .contains(&"resuming the saved stream at asset-00000002.mp4".into()));
+    }
+}
+
+#[test]
+fn a_static_host_without_maps_files_is_a_bad_answer_not_a_loop() {
+    let server = Server::regular(6, 2 * ASSET_MS).static_host();
+    // Maps answered 404 every time: the window is read again a few times.
+    let mut machine = Machine::new(config(Some(2.5), 1000));
+    let mut next = machine.start(Duration::ZERO);
+    let mut requests = 0;
+    let err = loop {
+        requests += 1;
+        assert!(requests < 100, "runs away");
+        let Action::Fetch(fetch) = next else {
+            panic!("{next:?}");
+        };
+        let reply = match fetch.request {
+            Request::Maps { .. } => Reply::NotFound,
+            _ => server.answer(&fetch, 0),
+        };
+        match machine.handle(Duration::ZERO, Input::Reply(reply)) {
+            Ok(action) => next = action,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, Error::BadAnswer(_)), "{err}");
+    assert!(err.to_string().contains("maps"), "{err}");
+}
+
+#[test]
+fn a_static_host_that_ignores_ranges_is_named_as_such() {
+    let server = Server::regular(6, 2 * ASSET_MS).static_host();
+    let mut machine = Machine::new(config(Some(2.5), 1000));
+    let mut next = machine.start(Duration::ZERO);
+    let err = loop {
+        let Action::Fetch(fetch) = next else {
+            panic!("{next:?}");
+        };
+        let reply = match fetch.request {
+            // The whole index, as a server that ignores Range sends it.
+            Request::IndexHead => Reply::TooLong,
+            _ => server.answer(&fetch, 0),
+        };
+        match machine.handle(Duration::ZERO, Input::Reply(reply)) {
+            Ok(action) => next = action,
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(
+        err.contains("index.bin") && err.contains("Range requests"),
+        "{err}"
+    );
 }

@@ -5,7 +5,8 @@
 //! sequence or an absurd figure on the terminal.
 //!
 //! The limits are documented figures rather than sizes the server states
-//! (follow does not read `index.bin`): a JSON answer is a few kilobytes, so
+//! (on a static host, an index record is 64 bytes and an asset's maps
+//! the size its record's entry count gives): a JSON answer is a few kilobytes, so
 //! [`JSON_LIMIT`] leaves room to spare; an asset is seconds of media, so
 //! [`ASSET_LIMIT`] is far above any real one yet bounds memory.
 

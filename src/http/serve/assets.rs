@@ -51,7 +51,7 @@ pub async fn file(
     }
     let query = Query::<ViewerQuery>::try_from_uri(request.uri())
         .map_or_else(|_| ViewerQuery::default(), |q| q.0);
-    let client = state.saw(request.headers(), &query, addr).key;
+    let client = state.saw(request.headers(), &query, addr).await.key;
     let sequence = match stream.naming.parse(&name) {
         Some(Name::Asset(sequence)) => sequence,
         Some(other) => {
@@ -311,7 +311,7 @@ impl Drop for Delivery {
         );
         runtime.spawn(async move {
             if let Some(secs) = until_acknowledged(meter, start, socket).await {
-                lock(&state.audience).measured(&client, bytes, secs);
+                state.audience.measured(&client, bytes, secs).await;
             }
         });
     }

@@ -17,7 +17,7 @@ use lru::LruCache;
 use crate::http::cmcd::Cmcd;
 
 /// Throughput samples kept per viewer and per source.
-const HISTORY: usize = 32;
+pub(super) const HISTORY: usize = 32;
 /// Smaller transfers measure latency more than throughput.
 pub const MIN_MEASURED_BYTES: u64 = 64 * 1024;
 /// Longest id and region kept; longer ones are cut (on a char boundary).
@@ -66,6 +66,21 @@ pub struct Facts {
     pub throughput_source: &'static str,
     pub player: Player,
     pub starvations: u32,
+}
+
+impl Facts {
+    /// What is known of a viewer when nothing is.
+    pub fn unknown() -> Facts {
+        Facts {
+            clients: 0,
+            same_region_share: 0.0,
+            current_bps: None,
+            history_bps: Vec::new(),
+            throughput_source: "none",
+            player: Player::default(),
+            starvations: 0,
+        }
+    }
 }
 
 impl AudienceLog {
@@ -206,7 +221,7 @@ fn push(samples: &mut VecDeque<f64>, value: f64) {
 }
 
 /// `text` cut to at most `max` bytes, on a char boundary.
-fn cut(text: &str, max: usize) -> &str {
+pub(super) fn cut(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

@@ -5,7 +5,9 @@
 //! while it is retained.
 
 mod assets;
+mod audience;
 pub(crate) mod audience_log;
+mod audience_redis;
 mod cache;
 pub(crate) mod client_id;
 pub(crate) mod delivery;
@@ -34,13 +36,18 @@ use axum::Router;
 use serde::Serialize;
 use tower_http::cors::CorsLayer;
 
+use crate::http::serve::audience::Audience;
 use crate::http::serve::audience_log::AudienceLog;
+use crate::http::serve::audience_redis::RedisAudience;
 use crate::stream::reader::Stream;
 use crate::{Error, Result};
 use cache::RecentAssets;
 use client_id::Issuer;
 use flight::Flights;
 use viewer::{Asker, ViewerQuery};
+
+/// A viewer counts in the audience this long after its last request, µs.
+const ACTIVE_US: u64 = 30_000_000;
 
 /// How long a read of the directory's index is reused.
 const REFRESH: Duration = Duration::from_millis(200);
@@ -57,6 +64,9 @@ pub struct Config {
     /// (past it, answers come from the files a piece at a time).
     pub shared_read_bytes: u64,
     pub limits: Limits,
+    /// Keep the audience in Redis at this URL (`redis://host:port/db`),
+    /// shared by every replica, instead of in this process.
+    pub audience: Option<String>,
 }
 
 impl Config {
@@ -74,13 +84,14 @@ impl Config {
                 max_connections: 10_000,
                 max_header_bytes: 32 << 10,
             },
+            audience: None,
         }
     }
 }
 
 struct Shared {
     dir: PathBuf,
-    audience: Mutex<AudienceLog>,
+    audience: Audience,
     stream: Mutex<Option<(Instant, Arc<Stream>)>>,
     /// Issues viewer ids and checks them, under a secret drawn at start.
     ids: Issuer,
@@ -105,14 +116,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     /// The viewer behind a request, recorded as seen now.
-    fn saw(&self, headers: &HeaderMap, query: &ViewerQuery, addr: SocketAddr) -> Asker {
+    async fn saw(&self, headers: &HeaderMap, query: &ViewerQuery, addr: SocketAddr) -> Asker {
         let asker = viewer::asker(&self.ids, headers, query, addr);
-        self.record(&asker);
+        self.record(&asker).await;
         asker
     }
 
-    fn record(&self, asker: &Asker) {
-        lock(&self.audience).seen(&asker.key, &asker.region, &asker.cmcd, now_us());
+    async fn record(&self, asker: &Asker) {
+        self.audience
+            .seen(&asker.key, &asker.region, &asker.cmcd, now_us())
+            .await;
     }
 
     /// A new id for a viewer that has none the server can verify.
@@ -148,12 +161,24 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         max_viewers,
         shared_read_bytes,
         limits,
+        audience,
     } = config;
+    let (audience, secret) = match &audience {
+        Some(url) => {
+            let redis = RedisAudience::connect(url, ACTIVE_US, max_viewers).await?;
+            let secret = redis.secret();
+            (Audience::redis(redis), secret)
+        }
+        None => (
+            Audience::Memory(Mutex::new(AudienceLog::new(ACTIVE_US, max_viewers))),
+            rand::random(),
+        ),
+    };
     let state = Arc::new(Shared {
         dir: dir.clone(),
-        audience: Mutex::new(AudienceLog::new(30_000_000, max_viewers)),
+        audience,
         stream: Mutex::new(None),
-        ids: Issuer::new(rand::random()),
+        ids: Issuer::new(secret),
         cache: Mutex::new(RecentAssets::new(cache_bytes)),
         flights: Flights::new(shared_read_bytes),
     });

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::viewer::ViewerQuery;
-use super::{json, lock, not_found, now_us, unavailable, AppState, Peer, Shared};
+use super::{json, not_found, now_us, unavailable, AppState, Peer, Shared};
 use crate::http::api::{AudienceFacts, Located, Params, ViewerFacts};
 use crate::http::serve::audience_log::Facts;
 use crate::policy::advise::{advise, Audience};
@@ -16,12 +16,12 @@ use crate::stream::reader::Stream;
 use crate::units::{parse_duration_us, parse_size};
 use crate::Error;
 
-pub(super) fn advice_for(stream: &Stream, state: &Shared, client: &str) -> Option<Params> {
+pub(super) async fn advice_for(stream: &Stream, state: &Shared, client: &str) -> Option<Params> {
     let records: Vec<_> = stream.retained().collect();
-    let newest = records.last()?;
+    let newest = *records.last()?;
     let span = Span::of(&records, stream.index.timescale);
     let (total_s, bitrate, asset_s) = (span.seconds, span.bitrate_bps, span.asset_seconds);
-    let facts = lock(&state.audience).facts(client, now_us());
+    let facts = state.audience.facts(client, now_us()).await;
     let advice = advise(&Audience {
         clients: facts.clients.max(1),
         same_region_share: facts.same_region_share,
@@ -82,8 +82,8 @@ pub async fn params(
         // did not issue never reach another viewer's.
         asker.key = state.issue();
     }
-    state.record(&asker);
-    match advice_for(&stream, &state, &asker.key) {
+    state.record(&asker).await;
+    match advice_for(&stream, &state, &asker.key).await {
         Some(p) => json(&p),
         None => (StatusCode::SERVICE_UNAVAILABLE, "no asset published yet\n").into_response(),
     }

@@ -39,7 +39,7 @@ pub async fn hls(
     query: Query<ViewerQuery>,
     headers: HeaderMap,
 ) -> Response {
-    listing(&state, peer.addr, &headers, &query, &HLS)
+    listing(&state, peer.addr, &headers, &query, &HLS).await
 }
 
 pub async fn hls_media(
@@ -48,7 +48,7 @@ pub async fn hls_media(
     query: Query<ViewerQuery>,
     headers: HeaderMap,
 ) -> Response {
-    listing(&state, peer.addr, &headers, &query, &HLS_MEDIA)
+    listing(&state, peer.addr, &headers, &query, &HLS_MEDIA).await
 }
 
 pub async fn dash(
@@ -57,10 +57,10 @@ pub async fn dash(
     query: Query<ViewerQuery>,
     headers: HeaderMap,
 ) -> Response {
-    listing(&state, peer.addr, &headers, &query, &DASH)
+    listing(&state, peer.addr, &headers, &query, &DASH).await
 }
 
-fn listing(
+async fn listing(
     state: &Shared,
     addr: SocketAddr,
     headers: &HeaderMap,
@@ -71,7 +71,7 @@ fn listing(
         Ok(s) => s,
         Err(e) => return unavailable(e),
     };
-    let asker = state.saw(headers, query, addr);
+    let asker = state.saw(headers, query, addr).await;
     let client = asker.key;
     // The id the media playlist's URL carries: the verified one however it
     // came (header, query, CMCD), else whatever `?client=` said.
@@ -79,7 +79,7 @@ fn listing(
         true => Some(client.as_str()),
         false => query.client.as_deref(),
     };
-    let Some(params) = advice_for(&stream, state, &client) else {
+    let Some(params) = advice_for(&stream, state, &client).await else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no asset published yet\n").into_response();
     };
     let records: Vec<_> = stream.retained().collect();

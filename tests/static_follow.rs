@@ -1,0 +1,269 @@
+//! `follow` from a plain static file server, nginx from Debian, serving the
+//! directory `segment` is filling from a paced real capture: no `backset
+//! serve` anywhere. What the followers write is checked with ffmpeg against
+//! the transmission's tail; what `--save` keeps is checked by `verify`,
+//! `locate` and `serve`, and a second `--save` run continues the first.
+
+mod common;
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::live::{long_capture, paced_segment, start_server, wait_for_assets};
+use common::netns::in_ci;
+use common::{
+    backset, concatenated, decode_errors, framemd5, payloads, records, video_packet_flags,
+};
+
+/// An nginx the test owns: stopped when dropped, also when the test panics.
+struct Nginx(Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// nginx, or `None` after saying why the test is skipped (under CI, a
+/// failure: CI installs it).
+fn nginx_or_skip(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join("nginx"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        let why = format!("{test}: nginx is not installed (apt-get install -y nginx)");
+        assert!(!in_ci(), "{why}");
+        let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
+    }
+    found
+}
+
+/// nginx serving `root` on a free loopback port, configured in `dir`: one
+/// process in the foreground, its log on standard error, every request in
+/// `dir/access.log` with the viewer id follow sends. Ranges and sendfile
+/// are nginx's defaults for static files.
+fn start_nginx(bin: &Path, dir: &Path, root: &Path) -> (Nginx, String, PathBuf) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = dir.display();
+    let log = dir.join("access.log");
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log stderr;\n\
+         pid {d}/nginx.pid;\nevents {{ worker_connections 64; }}\nhttp {{\n\
+         sendfile on;\ndefault_type application/octet-stream;\n\
+         types {{ application/json json; video/mp4 mp4; }}\n\
+         log_format ids '$http_x_backset_client $request_uri $status';\n\
+         access_log {log} ids;\n\
+         client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+         server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
+        log = log.display(),
+        root = root.display(),
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let nginx = Nginx(
+        Command::new(bin)
+            .args(["-p", dir.to_str().unwrap(), "-e", "stderr", "-c"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nginx never listened on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (nginx, format!("http://127.0.0.1:{port}/"), log)
+}
+
+/// `follow URL ARGS…` writing to `out`, its log piped.
+fn follow(url: &str, out: &Path, args: &[&str]) -> Child {
+    backset()
+        .args(["follow", url])
+        .args(args)
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a follower; its log.
+fn finished(name: &str, child: Child) -> String {
+    let o = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{name}: {log}");
+    log
+}
+
+/// What `stream` plays is exactly the end of what `whole` plays, from a
+/// key frame on.
+fn assert_tail(whole: &[String], stream: &Path, name: &str) {
+    assert_eq!(decode_errors(stream), "", "{name}");
+    let video = payloads(&framemd5(stream))["0"].clone();
+    assert!(
+        !video.is_empty() && video.len() < whole.len(),
+        "{name}: {} frames",
+        video.len()
+    );
+    assert_eq!(
+        &whole[whole.len() - video.len()..],
+        &video[..],
+        "{name}: not the transmission's tail"
+    );
+    assert!(video_packet_flags(stream)[0].starts_with('K'), "{name}");
+}
+
+#[test]
+fn follow_from_plain_nginx_and_save_a_stream_that_resumes() {
+    let test = "follow_from_plain_nginx_and_save_a_stream_that_resumes";
+    let Some(bin) = nginx_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (out, save) = (dir.path().join("out"), dir.path().join("saved"));
+    std::fs::create_dir_all(dir.path().join("nginx")).unwrap();
+    // 18 s of media over about 9 s: an asset of 1 s every half second.
+    let bytes = long_capture();
+    let pause = Duration::from_secs_f64(9.0 / (bytes.len() / 4096 + 1) as f64);
+    let (mut segment, feeder) = paced_segment(&out, bytes, 4096, pause, &["--interval", "1s"]);
+    let (nginx, url, access) = start_nginx(&bin, &dir.path().join("nginx"), &out);
+    wait_for_assets(&out, 4);
+
+    // A viewer that draws its own backset, and a first --save run that
+    // stops mid-stream.
+    let drawn = dir.path().join("drawn.mp4");
+    let viewer = follow(&url, &drawn, &["--client", "drawn"]);
+    let first_run = dir.path().join("saved-1.mp4");
+    let s = save.to_str().unwrap();
+    let saver = follow(
+        &url,
+        &first_run,
+        &[
+            "--backset",
+            "2s",
+            "--save",
+            s,
+            "--for",
+            "2s",
+            "--client",
+            "saver",
+        ],
+    );
+    let log = finished("first --save run", saver);
+    assert!(log.contains("a static host"), "{log}");
+    let kept = records(&save);
+    let next = kept.last().expect("the first run kept assets").sequence + 1;
+    assert!(!segment_ended(&out), "the first run must stop mid-stream");
+
+    // The second run goes on from the next asset, to the end.
+    let second_run = dir.path().join("saved-2.mp4");
+    let saver = follow(&url, &second_run, &["--save", s, "--client", "saver"]);
+    feeder.join().unwrap();
+    assert!(segment.wait().unwrap().success());
+    let log = finished("second --save run", saver);
+    assert!(
+        log.contains(&format!("resuming the saved stream at asset-{next:08}.mp4")),
+        "{log}"
+    );
+    let viewer_log = finished("viewer", viewer);
+    assert!(viewer_log.contains("advised"), "{viewer_log}");
+    drop(nginx);
+
+    let whole = dir.path().join("whole.mp4");
+    concatenated(&out, &whole);
+    let all_video = payloads(&framemd5(&whole))["0"].clone();
+    assert_tail(&all_video, &drawn, "the viewer");
+    assert_tail(&all_video, &second_run, "the second --save run");
+    assert_eq!(decode_errors(&first_run), "");
+
+    check_saved(&out, &save, &access);
+    served_again(&save, dir.path());
+}
+
+fn segment_ended(out: &Path) -> bool {
+    std::fs::read_to_string(out.join("stream.json")).is_ok_and(|s| s.contains("\"ended\": true"))
+}
+
+/// The saved directory holds the transmission from the first run's first
+/// asset to its end, byte for byte, each asset fetched once.
+fn check_saved(out: &Path, save: &Path, access: &Path) {
+    let saved = records(save);
+    let published = records(out);
+    assert_eq!(
+        saved.last().unwrap().sequence,
+        published.last().unwrap().sequence
+    );
+    let log = std::fs::read_to_string(access).unwrap();
+    for r in &saved {
+        let name = format!("asset-{:08}.mp4", r.sequence);
+        assert_eq!(
+            std::fs::read(save.join(&name)).unwrap(),
+            std::fs::read(out.join(&name)).unwrap(),
+            "{name}"
+        );
+        assert!(save.join(format!("{name}.maps")).exists(), "{name}.maps");
+        let gets = log
+            .lines()
+            .filter(|l| l.starts_with("saver ") && l.contains(&format!("/{name} ")))
+            .filter(|l| l.ends_with(" 200"))
+            .count();
+        assert_eq!(gets, 1, "{name} downloaded {gets} times by the savers");
+    }
+    let verify = backset()
+        .args(["verify", save.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let locate = backset()
+        .args([
+            "locate",
+            save.to_str().unwrap(),
+            "--backset",
+            "2s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        locate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&locate.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&locate.stdout).unwrap();
+    let newest = saved.last().unwrap().sequence;
+    let sequence = answer["sequence"].as_u64().unwrap();
+    assert!(sequence + 3 >= newest && sequence <= newest, "{answer}");
+}
+
+/// `serve` reads the saved directory: a follower of it gets a playable
+/// stream.
+fn served_again(save: &Path, dir: &Path) {
+    let (server, url) = start_server(save, "127.0.0.1:0");
+    let again = dir.join("again.mp4");
+    let log = finished(
+        "follower of the saved stream",
+        follow(&url, &again, &["--backset", "3s"]),
+    );
+    assert!(log.contains("the transmission has ended"), "{log}");
+    drop(server);
+    assert_eq!(decode_errors(&again), "");
+    assert!(std::fs::metadata(&again).unwrap().len() > 0);
+}
