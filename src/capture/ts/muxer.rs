@@ -153,7 +153,7 @@ impl Muxer {
     /// The end of input: everything held is written.
     pub fn finish(&mut self, out: &mut Vec<Vec<u8>>, warnings: &mut Vec<String>) -> Result<()> {
         for t in &mut self.tracks {
-            t.close();
+            t.finish(warnings);
         }
         if self.init.is_none() {
             self.write_init(out, warnings, true)?;

@@ -88,6 +88,19 @@ impl Track {
         Some(to_90k(s.dts, self.timescale()))
     }
 
+    /// The end of input: frames dropped while waiting for a key frame that
+    /// never came are reported.
+    pub fn finish(&mut self, warnings: &mut Vec<String>) {
+        if self.dropped > 0 {
+            warnings.push(format!(
+                "PID 0x{:x}: the last {} video frame(s) dropped: no key frame came to decode them from",
+                self.pid, self.dropped
+            ));
+            self.dropped = 0;
+        }
+        self.close();
+    }
+
     /// Moves the pending sample to the queue, guessing its duration from
     /// the one before (the end of input, or a new initialisation).
     pub fn close(&mut self) {
