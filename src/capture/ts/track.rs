@@ -211,8 +211,10 @@ impl Track {
                 let (placed, jump) = self.clock.place(raw, program);
                 self.report_jump(jump, pes.offset, warnings);
                 let t = placed * rate / 90_000;
+                // Frames follow on; only a gap moves them (a track never
+                // goes back, so an overlap after a splice is closed up).
                 match self.next_audio {
-                    Some(next) if (t - next).abs() < AAC_FRAME / 2 => next,
+                    Some(next) if t < next + AAC_FRAME / 2 => next,
                     _ => t,
                 }
             }
