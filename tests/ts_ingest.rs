@@ -35,11 +35,22 @@ fn decoded(path: &Path) -> BTreeMap<&'static str, Vec<String>> {
             .args(["-f", "framemd5", "-"])
             .output()
             .expect("ffmpeg runs");
-        assert!(o.status.success(), "ffmpeg on {}: {}", path.display(), stderr(&o));
+        assert!(
+            o.status.success(),
+            "ffmpeg on {}: {}",
+            path.display(),
+            stderr(&o)
+        );
         let frames: Vec<String> = String::from_utf8_lossy(&o.stdout)
             .lines()
             .filter(|l| !l.starts_with('#'))
-            .map(|l| l.split(',').skip(4).map(str::trim).collect::<Vec<_>>().join(" "))
+            .map(|l| {
+                l.split(',')
+                    .skip(4)
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect();
         streams.insert(kind, frames);
     }
@@ -50,7 +61,9 @@ fn assert_same_decoded(ts: &Path, assets: &Path, what: &str) {
     let (want, got) = (decoded(ts), decoded(assets));
     for kind in ["v", "a"] {
         assert!(!want[kind].is_empty(), "{what}: no {kind} frames in the TS");
-        if let Some(i) = (0..want[kind].len().max(got[kind].len())).find(|&i| want[kind].get(i) != got[kind].get(i)) {
+        if let Some(i) = (0..want[kind].len().max(got[kind].len()))
+            .find(|&i| want[kind].get(i) != got[kind].get(i))
+        {
             panic!(
                 "{what}: {kind} frame {i} differs: want {:?}, got {:?} ({} vs {} frames)",
                 want[kind].get(i),
@@ -74,20 +87,30 @@ fn h264_hevc_and_a_pts_wrap_are_cut_losslessly_with_continuous_stamps() {
         let out = dir.path().join("out");
         let o = segment(&out, &fixture(name), &[]);
         let log = stderr(&o);
-        assert!(!log.contains("jump"), "{name}: no clock jump in a clean capture: {log}");
+        assert!(
+            !log.contains("jump"),
+            "{name}: no clock jump in a clean capture: {log}"
+        );
         let all = dir.path().join("all.mp4");
         played(&out, &all);
         assert_same_decoded(&fixture(name), &all, name);
         let recs = records(&out);
         assert!(recs.len() >= 2, "{name}: {} assets", recs.len());
         for pair in recs.windows(2) {
-            assert_eq!(pair[1].start, pair[0].start + pair[0].duration, "{name}: stamps continue");
+            assert_eq!(
+                pair[1].start,
+                pair[0].start + pair[0].duration,
+                "{name}: stamps continue"
+            );
             assert!(pair[1].start > pair[0].start);
         }
         let total: u64 = recs.iter().map(|r| r.duration).sum();
         let seconds = total as f64 / 90_000.0;
         assert!((4.9..=6.1).contains(&seconds), "{name}: {seconds} s in all");
-        assert!(run(&["verify", out.to_str().unwrap()]).status.success(), "{name}: verify");
+        assert!(
+            run(&["verify", out.to_str().unwrap()]).status.success(),
+            "{name}: verify"
+        );
     }
 }
 
@@ -133,13 +156,20 @@ struct Ingested {
 fn ingest(ts: &[u8], chunk: usize) -> Ingested {
     let mut adapter = TsIngest::new();
     let mut segmenter = Segmenter::new(Config::default(), None);
-    let mut made = Ingested { assets: Vec::new(), warnings: Vec::new(), inits: Vec::new(), boxes: Vec::new() };
+    let mut made = Ingested {
+        assets: Vec::new(),
+        warnings: Vec::new(),
+        inits: Vec::new(),
+        boxes: Vec::new(),
+    };
     let mut events = Vec::new();
     let mut boxes = Vec::new();
     let mut feed = |boxes: &mut Vec<_>, made: &mut Ingested, events: &mut Vec<Event>| {
         for b in boxes.drain(..) {
             made.boxes.push(Clone::clone(&b));
-            segmenter.push_box(b, 0, events).expect("the segmenter takes the adapter's boxes");
+            segmenter
+                .push_box(b, 0, events)
+                .expect("the segmenter takes the adapter's boxes");
         }
     };
     for c in ts.chunks(chunk) {
@@ -187,8 +217,15 @@ fn contained(damaged: &[u8], expect: &str) -> Ingested {
         "expected a warning with {expect:?}: {:?}",
         got.warnings
     );
-    assert_eq!(got.assets[0], clean.assets[0], "the asset before the damage is untouched");
-    assert!(got.assets.len() >= clean.assets.len() - 1, "{} assets", got.assets.len());
+    assert_eq!(
+        got.assets[0], clean.assets[0],
+        "the asset before the damage is untouched"
+    );
+    assert!(
+        got.assets.len() >= clean.assets.len() - 1,
+        "{} assets",
+        got.assets.len()
+    );
     got
 }
 
@@ -209,14 +246,29 @@ fn a_damaged_packet_lost_packets_and_garbage_are_warned_about_and_contained() {
     let mut lost = ts[..at].to_vec();
     lost.extend_from_slice(&ts[at + 5 * PACKET..]);
     let got = contained(&lost, "packet(s) lost");
-    assert!(got.warnings.iter().any(|w| w.contains("video frame(s) dropped")), "{:?}", got.warnings);
+    assert!(
+        got.warnings
+            .iter()
+            .any(|w| w.contains("video frame(s) dropped")),
+        "{:?}",
+        got.warnings
+    );
 
     let mut garbage = ts[..at].to_vec();
-    garbage.extend((0..1000u32).map(|i| if i % 97 == 0 { 0x47 } else { (i * 31 % 251) as u8 }));
+    garbage.extend((0..1000u32).map(|i| {
+        if i % 97 == 0 {
+            0x47
+        } else {
+            (i * 31 % 251) as u8
+        }
+    }));
     garbage.extend_from_slice(&ts[at..]);
     let got = contained(&garbage, "skipped 1000 byte(s)");
     let clean = ingest(&ts, 4096);
-    assert_eq!(got.assets, clean.assets, "garbage between whole packets loses nothing");
+    assert_eq!(
+        got.assets, clean.assets,
+        "garbage between whole packets loses nothing"
+    );
 }
 
 #[test]
@@ -226,10 +278,17 @@ fn a_pmt_change_mid_stream_starts_a_new_initialisation_and_both_halves_are_lossl
         std::fs::read(fixture("hevc-aac.ts")).unwrap(),
     );
     let got = ingest(&[h264.as_slice(), &hevc].concat(), 65536);
-    assert!(got.warnings.iter().any(|w| w.contains("PMT")), "{:?}", got.warnings);
+    assert!(
+        got.warnings.iter().any(|w| w.contains("PMT")),
+        "{:?}",
+        got.warnings
+    );
     assert_eq!(got.inits.len(), 2, "a second moov: {:?}", got.inits);
     let dir = tempfile::tempdir().unwrap();
-    let halves = [(&got.assets[..got.inits[1]], "h264-aac.ts"), (&got.assets[got.inits[1]..], "hevc-aac.ts")];
+    let halves = [
+        (&got.assets[..got.inits[1]], "h264-aac.ts"),
+        (&got.assets[got.inits[1]..], "hevc-aac.ts"),
+    ];
     for (assets, source) in halves {
         let path = dir.path().join(format!("{source}.mp4"));
         std::fs::write(&path, assets.concat()).unwrap();
@@ -239,7 +298,13 @@ fn a_pmt_change_mid_stream_starts_a_new_initialisation_and_both_halves_are_lossl
 
 /// One packet of `pid` carrying `section` (pointer field 0, stuffing after).
 fn section_packet(pid: u16, cc: u8, section: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x47, 0x40 | (pid >> 8) as u8, pid as u8, 0x10 | (cc & 0x0f), 0];
+    let mut p = vec![
+        0x47,
+        0x40 | (pid >> 8) as u8,
+        pid as u8,
+        0x10 | (cc & 0x0f),
+        0,
+    ];
     p.extend_from_slice(section);
     p.resize(PACKET, 0xff);
     p
@@ -249,7 +314,11 @@ fn section_packet(pid: u16, cc: u8, section: &[u8]) -> Vec<u8> {
 fn scte35_sections_come_out_as_emsg_before_the_next_moof() {
     use mp4_atom::{Decode, Emsg, EmsgTimestamp};
     let ts = std::fs::read(fixture("h264-aac.ts")).unwrap();
-    let pmt = psi::build_pmt(0, VIDEO_PID, &[(0x1b, VIDEO_PID), (0x0f, 0x101), (0x86, 0x102)]);
+    let pmt = psi::build_pmt(
+        0,
+        VIDEO_PID,
+        &[(0x1b, VIDEO_PID), (0x0f, 0x101), (0x86, 0x102)],
+    );
     // The first video PTS is 1.4833 s (133500); the splice is 4 s later.
     let section = scte35::build_splice_insert(7, 133_500 + 4 * 90_000, 30 * 90_000);
     let insert_at = video_packet_at(&ts, 0.5);
@@ -268,13 +337,24 @@ fn scte35_sections_come_out_as_emsg_before_the_next_moof() {
     }
     assert!(pmt_cc > 0, "the fixture's PMT is on PID 0x1000");
     let got = ingest(&with, 1316);
-    let at = got.boxes.iter().position(|b| &b.kind == b"emsg").expect("an emsg is written");
-    assert_eq!(&got.boxes[at + 1].kind, b"moof", "the emsg comes right before a moof");
+    let at = got
+        .boxes
+        .iter()
+        .position(|b| &b.kind == b"emsg")
+        .expect("an emsg is written");
+    assert_eq!(
+        &got.boxes[at + 1].kind,
+        b"moof",
+        "the emsg comes right before a moof"
+    );
     assert_eq!(got.boxes.iter().filter(|b| &b.kind == b"emsg").count(), 1);
     let emsg = Emsg::decode(&mut got.boxes[at].bytes.as_ref()).unwrap();
     assert_eq!(emsg.scheme_id_uri, "urn:scte:scte35:2013:bin");
     assert_eq!(emsg.timescale, 90_000);
-    assert_eq!(emsg.presentation_time, EmsgTimestamp::Absolute(133_500 + 4 * 90_000));
+    assert_eq!(
+        emsg.presentation_time,
+        EmsgTimestamp::Absolute(133_500 + 4 * 90_000)
+    );
     assert_eq!((emsg.id, emsg.event_duration), (7, 30 * 90_000));
     assert_eq!(emsg.message_data, section);
     // The markers change nothing else.
@@ -285,10 +365,21 @@ fn scte35_sections_come_out_as_emsg_before_the_next_moof() {
 fn a_transport_stream_over_udp_is_cut_losslessly_and_ends_after_the_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let address = format!("udp://127.0.0.1:{port}");
     let child = common::backset()
-        .args(["segment", out.to_str().unwrap(), &address, "-q", "--idle-timeout", "1s"])
+        .args([
+            "segment",
+            out.to_str().unwrap(),
+            &address,
+            "-q",
+            "--idle-timeout",
+            "1s",
+        ])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -16,7 +16,10 @@ const RATES: [u32; 13] = [
 
 impl AacConfig {
     pub fn sample_rate(&self) -> u32 {
-        RATES.get(usize::from(self.freq_index)).copied().unwrap_or(0)
+        RATES
+            .get(usize::from(self.freq_index))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The AudioSpecificConfig, two bytes.
@@ -116,7 +119,10 @@ mod tests {
         assert_eq!(skipped, 2);
         assert_eq!(frames[0].data, [1, 2, 3]);
         let c = frames[1].config;
-        assert_eq!((c.object_type, c.sample_rate(), c.channel_config), (2, 48000, 2));
+        assert_eq!(
+            (c.object_type, c.sample_rate(), c.channel_config),
+            (2, 48000, 2)
+        );
         assert_eq!(c.audio_specific_config(), [0x11, 0x90]);
     }
 }

@@ -22,7 +22,9 @@ pub(crate) struct ParamSets {
 
 impl ParamSets {
     pub fn is_complete(&self, codec: VideoCodec) -> bool {
-        !self.sps.is_empty() && !self.pps.is_empty() && (codec == VideoCodec::H264 || !self.vps.is_empty())
+        !self.sps.is_empty()
+            && !self.pps.is_empty()
+            && (codec == VideoCodec::H264 || !self.vps.is_empty())
     }
 }
 

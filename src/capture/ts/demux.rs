@@ -62,7 +62,13 @@ impl Default for Demux {
 
 impl Demux {
     /// Takes one 188-byte packet that began at input `offset`.
-    pub fn packet(&mut self, bytes: &[u8], offset: u64, out: &mut Vec<Unit>, warnings: &mut Vec<String>) {
+    pub fn packet(
+        &mut self,
+        bytes: &[u8],
+        offset: u64,
+        out: &mut Vec<Unit>,
+        warnings: &mut Vec<String>,
+    ) {
         let Some(p) = packet::parse(bytes) else {
             let pid = (u16::from(bytes[1] & 0x1f) << 8) | u16::from(bytes[2]);
             warnings.push(format!(
@@ -82,7 +88,11 @@ impl Demux {
         if p.pid == NULL_PID || !self.continuous(&p, offset, out, warnings) {
             return;
         }
-        if self.program.as_ref().is_some_and(|prog| prog.pcr_pid == p.pid) {
+        if self
+            .program
+            .as_ref()
+            .is_some_and(|prog| prog.pcr_pid == p.pid)
+        {
             self.check_pcr(&p, offset, warnings);
         }
         if p.scrambled {
@@ -107,7 +117,13 @@ impl Demux {
 
     /// Checks the continuity counter; false when the packet is a duplicate
     /// to drop. A gap is reported and the PID's unfinished unit dropped.
-    fn continuous(&mut self, p: &Packet, offset: u64, out: &mut Vec<Unit>, warnings: &mut Vec<String>) -> bool {
+    fn continuous(
+        &mut self,
+        p: &Packet,
+        offset: u64,
+        out: &mut Vec<Unit>,
+        warnings: &mut Vec<String>,
+    ) -> bool {
         if !p.has_payload {
             return true;
         }
@@ -191,7 +207,13 @@ impl Demux {
     }
 
     /// A PMT: a new program when its streams differ from the current one's.
-    fn on_pmt(&mut self, program: Program, offset: u64, out: &mut Vec<Unit>, warnings: &mut Vec<String>) {
+    fn on_pmt(
+        &mut self,
+        program: Program,
+        offset: u64,
+        out: &mut Vec<Unit>,
+        warnings: &mut Vec<String>,
+    ) {
         if let Some(old) = &self.program {
             if old.streams == program.streams {
                 self.program = Some(program);
@@ -231,7 +253,12 @@ impl Demux {
 
 /// Hands gathered PES packets on; an unreadable one is reported and
 /// counts as lost.
-fn hand_on(pid: u16, gathered: &mut Vec<Result<Pes, super::pes::Unreadable>>, out: &mut Vec<Unit>, warnings: &mut Vec<String>) {
+fn hand_on(
+    pid: u16,
+    gathered: &mut Vec<Result<Pes, super::pes::Unreadable>>,
+    out: &mut Vec<Unit>,
+    warnings: &mut Vec<String>,
+) {
     for g in gathered.drain(..) {
         match g {
             Ok(pes) => out.push(Unit::Pes(pid, pes)),

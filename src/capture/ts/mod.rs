@@ -65,7 +65,12 @@ impl TsIngest {
 
     /// Takes the next bytes of the transport stream; the boxes they
     /// complete go to `out`, what was wrong with them to `warnings`.
-    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<RawBox>, warnings: &mut Vec<String>) -> Result<()> {
+    pub fn push(
+        &mut self,
+        chunk: &[u8],
+        out: &mut Vec<RawBox>,
+        warnings: &mut Vec<String>,
+    ) -> Result<()> {
         self.feed(chunk, false, warnings);
         self.drain(out, warnings)
     }
@@ -105,7 +110,11 @@ impl TsIngest {
     /// The boxes written, as the framer would have cut them.
     fn emit(&mut self, out: &mut Vec<RawBox>) {
         for b in self.boxes.drain(..) {
-            let header_len = if b.get(..4) == Some(&[0, 0, 0, 1]) { 16 } else { 8 };
+            let header_len = if b.get(..4) == Some(&[0, 0, 0, 1]) {
+                16
+            } else {
+                8
+            };
             let kind = [b[4], b[5], b[6], b[7]];
             let len = b.len() as u64;
             out.push(RawBox {

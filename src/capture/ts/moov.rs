@@ -40,11 +40,14 @@ impl Entry {
 
 /// `ftyp` + `moov` for these tracks, numbered from 1 in order.
 pub(crate) fn init(entries: &[Entry]) -> Result<(Vec<u8>, Vec<u8>)> {
-    let fail = |e: mp4_atom::Error| Error::Internal(format!("writing a moov for MPEG-TS input: {e}"));
+    let fail =
+        |e: mp4_atom::Error| Error::Internal(format!("writing a moov for MPEG-TS input: {e}"));
     let ftyp = Ftyp {
         major_brand: FourCC::new(b"iso6"),
         minor_version: 0,
-        compatible_brands: [b"iso6", b"cmfc", b"isom", b"mp41"].map(FourCC::new).to_vec(),
+        compatible_brands: [b"iso6", b"cmfc", b"isom", b"mp41"]
+            .map(FourCC::new)
+            .to_vec(),
     };
     let mut trak = Vec::new();
     let mut trex = Vec::new();
@@ -76,7 +79,11 @@ pub(crate) fn init(entries: &[Entry]) -> Result<(Vec<u8>, Vec<u8>)> {
 
 fn track(id: u32, entry: &Entry) -> Result<Trak> {
     let (handler, codec, size) = match entry {
-        Entry::Video { codec, params, info } => {
+        Entry::Video {
+            codec,
+            params,
+            info,
+        } => {
             let visual = Visual {
                 data_reference_index: 1,
                 width: info.width,
@@ -84,8 +91,16 @@ fn track(id: u32, entry: &Entry) -> Result<Trak> {
                 ..Default::default()
             };
             let c = match codec {
-                VideoCodec::H264 => Codec::Avc1(Avc1 { visual, avcc: avcc(params)?, ..Default::default() }),
-                VideoCodec::Hevc => Codec::Hvc1(Hvc1 { visual, hvcc: hvcc(params, info), ..Default::default() }),
+                VideoCodec::H264 => Codec::Avc1(Avc1 {
+                    visual,
+                    avcc: avcc(params)?,
+                    ..Default::default()
+                }),
+                VideoCodec::Hevc => Codec::Hvc1(Hvc1 {
+                    visual,
+                    hvcc: hvcc(params, info),
+                    ..Default::default()
+                }),
             };
             (b"vide", c, Some((info.width, info.height)))
         }
@@ -114,14 +129,20 @@ fn track(id: u32, entry: &Entry) -> Result<Trak> {
             },
             minf: Minf {
                 vmhd: size.map(|_| Vmhd::default()),
-                smhd: if size.is_none() { Some(Smhd::default()) } else { None },
+                smhd: if size.is_none() {
+                    Some(Smhd::default())
+                } else {
+                    None
+                },
                 dinf: Dinf {
                     dref: Dref {
                         entries: vec![DrefEntry::Url(Url::default())],
                     },
                 },
                 stbl: Stbl {
-                    stsd: Stsd { codecs: vec![codec] },
+                    stsd: Stsd {
+                        codecs: vec![codec],
+                    },
                     stco: Some(Stco::default()),
                     ..Default::default()
                 },
@@ -169,7 +190,11 @@ fn hvcc(params: &ParamSets, info: &SpsInfo) -> Hvcc {
         num_temporal_layers: info.max_sub_layers,
         temporal_id_nested: info.temporal_id_nested,
         length_size_minus_one: 3,
-        arrays: vec![array(32, &params.vps), array(33, &params.sps), array(34, &params.pps)],
+        arrays: vec![
+            array(32, &params.vps),
+            array(33, &params.sps),
+            array(34, &params.pps),
+        ],
         ..Hvcc::new()
     }
 }

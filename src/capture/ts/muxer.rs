@@ -7,7 +7,9 @@
 //! starts a new initialisation, which the segmenter takes as an encoder
 //! restart.
 
-use mp4_atom::{Emsg, EmsgTimestamp, Encode, Header, Mfhd, Moof, Tfdt, Tfhd, Traf, Trun, TrunEntry};
+use mp4_atom::{
+    Emsg, EmsgTimestamp, Encode, Header, Mfhd, Moof, Tfdt, Tfhd, Traf, Trun, TrunEntry,
+};
 
 use super::annexb::VideoCodec;
 use super::clock::{Program, StreamClock};
@@ -72,7 +74,13 @@ impl Muxer {
         Ok(())
     }
 
-    pub fn pes(&mut self, pid: u16, pes: Pes, out: &mut Vec<Vec<u8>>, warnings: &mut Vec<String>) -> Result<()> {
+    pub fn pes(
+        &mut self,
+        pid: u16,
+        pes: Pes,
+        out: &mut Vec<Vec<u8>>,
+        warnings: &mut Vec<String>,
+    ) -> Result<()> {
         let Some(t) = self.tracks.iter().position(|t| t.pid == pid) else {
             return Ok(());
         };
@@ -91,7 +99,13 @@ impl Muxer {
 
     /// Track `t`'s sample entry changed at queue index `cut`: what came
     /// before is written under the old initialisation.
-    fn new_entry(&mut self, t: usize, cut: usize, out: &mut Vec<Vec<u8>>, warnings: &mut Vec<String>) -> Result<()> {
+    fn new_entry(
+        &mut self,
+        t: usize,
+        cut: usize,
+        out: &mut Vec<Vec<u8>>,
+        warnings: &mut Vec<String>,
+    ) -> Result<()> {
         let queue = &mut self.tracks[t].queue;
         let newer = queue.split_off(cut.min(queue.len()));
         if let Some(init) = &self.init {
@@ -112,7 +126,12 @@ impl Muxer {
 
     /// An SCTE-35 section: an `emsg` before the next fragment, timed by the
     /// splice time on the video's (or first track's) clock.
-    pub fn section(&mut self, section: &[u8], offset: u64, warnings: &mut Vec<String>) -> Result<()> {
+    pub fn section(
+        &mut self,
+        section: &[u8],
+        offset: u64,
+        warnings: &mut Vec<String>,
+    ) -> Result<()> {
         let Some(splice) = scte35::parse(section) else {
             warnings.push(format!(
                 "SCTE-35 section at byte {offset} is damaged, encrypted or not a splice_info_section; dropped"
@@ -195,7 +214,11 @@ impl Muxer {
             for (i, &t) in init.iter().enumerate() {
                 let track = &mut self.tracks[t];
                 let ts = track.timescale();
-                let n = track.queue.iter().take_while(|s| to_90k(s.dts, ts) < cut).count();
+                let n = track
+                    .queue
+                    .iter()
+                    .take_while(|s| to_90k(s.dts, ts) < cut)
+                    .count();
                 let rest = track.queue.split_off(n);
                 parts.push((i as u32 + 1, std::mem::replace(&mut track.queue, rest)));
             }
@@ -233,8 +256,15 @@ impl Muxer {
     /// Writes `ftyp` + `moov` once every track has its sample entry, or
     /// (after `INIT_WAIT`, or with `now`) with the tracks that have one.
     /// Returns whether an initialisation is in force.
-    fn write_init(&mut self, out: &mut Vec<Vec<u8>>, warnings: &mut Vec<String>, now: bool) -> Result<bool> {
-        let ready: Vec<usize> = (0..self.tracks.len()).filter(|&t| self.tracks[t].entry.is_some()).collect();
+    fn write_init(
+        &mut self,
+        out: &mut Vec<Vec<u8>>,
+        warnings: &mut Vec<String>,
+        now: bool,
+    ) -> Result<bool> {
+        let ready: Vec<usize> = (0..self.tracks.len())
+            .filter(|&t| self.tracks[t].entry.is_some())
+            .collect();
         if ready.is_empty() {
             return Ok(false);
         }
@@ -255,7 +285,10 @@ impl Muxer {
                 ));
             }
         }
-        let entries: Vec<Entry> = ready.iter().filter_map(|&t| self.tracks[t].entry.clone()).collect();
+        let entries: Vec<Entry> = ready
+            .iter()
+            .filter_map(|&t| self.tracks[t].entry.clone())
+            .collect();
         let (ftyp, moov) = moov::init(&entries)?;
         out.push(ftyp);
         out.push(moov);
@@ -265,22 +298,39 @@ impl Muxer {
 
     /// Writes the `emsg` boxes waiting, then `moof` + `mdat` of `parts`
     /// (track id, samples), leaving out tracks without samples.
-    fn write_fragment(&mut self, parts: Vec<(u32, Vec<Sample>)>, out: &mut Vec<Vec<u8>>) -> Result<()> {
-        let parts: Vec<(u32, Vec<Sample>)> = parts.into_iter().filter(|(_, s)| !s.is_empty()).collect();
+    fn write_fragment(
+        &mut self,
+        parts: Vec<(u32, Vec<Sample>)>,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<()> {
+        let parts: Vec<(u32, Vec<Sample>)> =
+            parts.into_iter().filter(|(_, s)| !s.is_empty()).collect();
         if parts.is_empty() {
             return Ok(());
         }
         out.append(&mut self.emsg);
         self.sequence += 1;
         let mut moof = Moof {
-            mfhd: Mfhd { sequence_number: self.sequence },
-            traf: parts.iter().map(|(id, samples)| traf(*id, samples)).collect(),
+            mfhd: Mfhd {
+                sequence_number: self.sequence,
+            },
+            traf: parts
+                .iter()
+                .map(|(id, samples)| traf(*id, samples))
+                .collect(),
         };
-        let payload: usize = parts.iter().flat_map(|(_, s)| s).map(|s| s.data.len()).sum();
+        let payload: usize = parts
+            .iter()
+            .flat_map(|(_, s)| s)
+            .map(|s| s.data.len())
+            .sum();
         let mut mdat = Vec::with_capacity(payload + 16);
-        Header { kind: b"mdat".into(), size: Some(payload) }
-            .encode(&mut mdat)
-            .map_err(encode_error)?;
+        Header {
+            kind: b"mdat".into(),
+            size: Some(payload),
+        }
+        .encode(&mut mdat)
+        .map_err(encode_error)?;
         let mut probe = Vec::new();
         moof.encode(&mut probe).map_err(encode_error)?;
         let mut offset = probe.len() + mdat.len();
@@ -321,7 +371,10 @@ fn traf(id: u32, samples: &[Sample]) -> Traf {
         tfdt: Some(Tfdt {
             base_media_decode_time: samples.first().map_or(0, |s| s.dts.max(0) as u64),
         }),
-        trun: vec![Trun { data_offset: Some(0), samples: entries.into() }],
+        trun: vec![Trun {
+            data_offset: Some(0),
+            samples: entries.into(),
+        }],
         ..Default::default()
     }
 }

@@ -166,12 +166,22 @@ mod tests {
 
     #[test]
     fn a_built_pmt_reads_back_and_damage_is_refused() {
-        let s = build_pmt(3, 0x100, &[(H264, 0x100), (AAC_ADTS, 0x101), (SCTE35, 0x102)]);
+        let s = build_pmt(
+            3,
+            0x100,
+            &[(H264, 0x100), (AAC_ADTS, 0x101), (SCTE35, 0x102)],
+        );
         let p = pmt(&s).unwrap();
         assert_eq!(p.version, 3);
         assert_eq!(p.pcr_pid, 0x100);
         assert_eq!(p.streams.len(), 3);
-        assert_eq!(p.streams[2], Stream { pid: 0x102, stream_type: SCTE35 });
+        assert_eq!(
+            p.streams[2],
+            Stream {
+                pid: 0x102,
+                stream_type: SCTE35
+            }
+        );
         let mut bad = s.clone();
         bad[14] ^= 1;
         assert!(pmt(&bad).is_none());

@@ -31,7 +31,9 @@ pub(crate) fn parse(section: &[u8]) -> Option<Splice> {
         return None;
     }
     let adjustment = (u64::from(section[4] & 1) << 32)
-        | u64::from(u32::from_be_bytes([section[5], section[6], section[7], section[8]]));
+        | u64::from(u32::from_be_bytes([
+            section[5], section[6], section[7], section[8],
+        ]));
     let command = section.get(14..section.len() - 4)?;
     let mut splice = Splice {
         pts: None,
@@ -56,7 +58,8 @@ fn insert(c: &[u8], splice: &mut Splice) -> Option<()> {
         return Some(());
     }
     let flags = *c.get(5)?;
-    let (program, has_duration, immediate) = (flags & 0x40 != 0, flags & 0x20 != 0, flags & 0x10 != 0);
+    let (program, has_duration, immediate) =
+        (flags & 0x40 != 0, flags & 0x20 != 0, flags & 0x10 != 0);
     let mut at = 6;
     if program && !immediate {
         let (pts, len) = splice_time(&c[at..])?;
@@ -103,8 +106,24 @@ pub fn build_splice_insert(event_id: u32, pts: u64, duration: u64) -> Vec<u8> {
     command.extend_from_slice(&(duration as u32).to_be_bytes());
     command.extend_from_slice(&[0, 1, 0, 0]);
     let len = 11 + command.len() + 2 + 4;
-    let mut s = vec![0xfc, 0x30 | (len >> 8) as u8, len as u8, 0, 0, 0, 0, 0, 0, 0xff];
-    s.extend_from_slice(&[0xff, 0xf0 | (command.len() >> 8) as u8, command.len() as u8, 0x05]);
+    let mut s = vec![
+        0xfc,
+        0x30 | (len >> 8) as u8,
+        len as u8,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0xff,
+    ];
+    s.extend_from_slice(&[
+        0xff,
+        0xf0 | (command.len() >> 8) as u8,
+        command.len() as u8,
+        0x05,
+    ]);
     s.extend_from_slice(&command);
     s.extend_from_slice(&[0, 0]);
     let crc = super::psi::crc32(&s);

@@ -67,7 +67,11 @@ impl Bits {
 
     fn se(&mut self) -> Option<i32> {
         let v = self.ue()?;
-        Some(if v % 2 == 1 { v.div_ceil(2) as i32 } else { -((v / 2) as i32) })
+        Some(if v % 2 == 1 {
+            v.div_ceil(2) as i32
+        } else {
+            -((v / 2) as i32)
+        })
     }
 }
 
@@ -133,7 +137,8 @@ pub(crate) fn h264(nal: &[u8]) -> Option<SpsInfo> {
         _ => (1, 2 - frame_mbs_only),
     };
     let width = (width_mbs * 16).checked_sub(unit_x * (crop[0] + crop[1]))?;
-    let height = ((2 - frame_mbs_only) * height_units * 16).checked_sub(unit_y * (crop[2] + crop[3]))?;
+    let height =
+        ((2 - frame_mbs_only) * height_units * 16).checked_sub(unit_y * (crop[2] + crop[3]))?;
     info.width = u16::try_from(width).ok()?;
     info.height = u16::try_from(height).ok()?;
     Some(info)

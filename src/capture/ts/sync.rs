@@ -32,7 +32,8 @@ impl Sync {
         self.buf.extend_from_slice(chunk);
         let mut at = 0;
         while self.buf.len() - at >= PACKET {
-            if self.buf[at] == SYNC && self.follows(at + PACKET, if self.locked { 0 } else { 1 }, last)
+            if self.buf[at] == SYNC
+                && self.follows(at + PACKET, if self.locked { 0 } else { 1 }, last)
             {
                 self.resynced(warnings);
                 self.locked = true;

@@ -72,7 +72,9 @@ impl Track {
     }
 
     pub fn timescale(&self) -> u32 {
-        self.entry.as_ref().map_or(VIDEO_TIMESCALE, Entry::timescale)
+        self.entry
+            .as_ref()
+            .map_or(VIDEO_TIMESCALE, Entry::timescale)
     }
 
     /// Packets were lost: video waits for the next key frame.
@@ -105,7 +107,10 @@ impl Track {
     /// the one before (the end of input, or a new initialisation).
     pub fn close(&mut self) {
         if let Some(mut last) = self.pending.take() {
-            last.duration = self.queue.last().map_or(self.default_duration(), |s| s.duration);
+            last.duration = self
+                .queue
+                .last()
+                .map_or(self.default_duration(), |s| s.duration);
             self.queue.push(last);
         }
     }
@@ -124,7 +129,13 @@ impl Track {
         }
     }
 
-    fn push_video(&mut self, codec: VideoCodec, pes: Pes, program: &mut Program, warnings: &mut Vec<String>) -> Pushed {
+    fn push_video(
+        &mut self,
+        codec: VideoCodec,
+        pes: Pes,
+        program: &mut Program,
+        warnings: &mut Vec<String>,
+    ) -> Pushed {
         let mut data = Vec::with_capacity(pes.data.len() + 16);
         let converted = annexb::convert(codec, &pes.data, &mut data);
         let Some(raw_dts) = pes.dts.or(pes.pts) else {
@@ -162,7 +173,13 @@ impl Track {
             self.dropped += 1;
             return pushed;
         }
-        self.follow(Sample { dts, cts: pts - dts, duration: 0, key: converted.key, data });
+        self.follow(Sample {
+            dts,
+            cts: pts - dts,
+            duration: 0,
+            key: converted.key,
+            data,
+        });
         pushed
     }
 
@@ -176,7 +193,11 @@ impl Track {
             VideoCodec::H264 => sps::h264(&params.sps[0]),
             VideoCodec::Hevc => sps::hevc(&params.sps[0]),
         }?;
-        Some(Entry::Video { codec, params: params.clone(), info })
+        Some(Entry::Video {
+            codec,
+            params: params.clone(),
+            info,
+        })
     }
 
     /// Makes `next` the pending sample; the one before learns its duration.
@@ -188,7 +209,12 @@ impl Track {
         self.pending = Some(next);
     }
 
-    fn push_audio(&mut self, pes: Pes, program: &mut Program, warnings: &mut Vec<String>) -> Pushed {
+    fn push_audio(
+        &mut self,
+        pes: Pes,
+        program: &mut Program,
+        warnings: &mut Vec<String>,
+    ) -> Pushed {
         let (frames, skipped) = adts::frames(&pes.data);
         if skipped > 0 {
             warnings.push(format!(
@@ -221,14 +247,25 @@ impl Track {
             None => self.next_audio.unwrap_or(0),
         };
         for f in frames.iter().filter(|f| f.config == first.config) {
-            self.follow(Sample { dts: t, cts: 0, duration: 0, key: true, data: f.data.to_vec() });
+            self.follow(Sample {
+                dts: t,
+                cts: 0,
+                duration: 0,
+                key: true,
+                data: f.data.to_vec(),
+            });
             t += AAC_FRAME;
         }
         self.next_audio = Some(t);
         pushed
     }
 
-    fn report_jump(&self, jump: Option<super::clock::Jump>, offset: u64, warnings: &mut Vec<String>) {
+    fn report_jump(
+        &self,
+        jump: Option<super::clock::Jump>,
+        offset: u64,
+        warnings: &mut Vec<String>,
+    ) {
         if let Some(j) = jump {
             warnings.push(format!(
                 "PID 0x{:x}: timestamps jump by {:.3} s at byte {offset} (a clock discontinuity or an encoder restart); resynchronised to go on",

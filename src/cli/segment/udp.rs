@@ -19,7 +19,7 @@ const DATAGRAM: usize = 64 << 10;
 const RECEIVE_BUFFER: usize = 4 << 20;
 
 pub(super) fn open(address: &str, idle_us: Option<u64>) -> anyhow::Result<BufReader<Datagrams>> {
-    let usage = || backset::Error::Usage(format!("udp://{address}: expected udp://host:port"));
+    let usage = || backset::Error::Usage(format!("UDP input {address:?}: expected host:port"));
     let addr: SocketAddr = address
         .to_socket_addrs()
         .map_err(|_| usage())?
@@ -38,10 +38,11 @@ pub(super) fn open(address: &str, idle_us: Option<u64>) -> anyhow::Result<BufRea
                 .with_context(|| format!("joining multicast group {group}"))?;
             s
         }
-        _ => UdpSocket::bind(addr).with_context(|| format!("binding udp://{address}"))?,
+        _ => UdpSocket::bind(addr).with_context(|| format!("binding UDP address {address}"))?,
     };
     // Best effort: where the kernel caps it lower, the default stays.
-    let _ = nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &RECEIVE_BUFFER);
+    let _ =
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &RECEIVE_BUFFER);
     let idle = idle_us.filter(|&us| us > 0).map(Duration::from_micros);
     socket.set_read_timeout(idle)?;
     Ok(BufReader::with_capacity(
@@ -74,7 +75,12 @@ impl Read for Datagrams {
                     buf.copy_within(skip..n, 0);
                     return Ok(n - skip);
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
                     if self.started && self.idle.is_some() {
                         return Ok(0);
                     }
