@@ -239,10 +239,10 @@ fn open_input(name: &str, idle_us: Option<u64>) -> anyhow::Result<Box<dyn Read +
 /// Reads the input: an MPEG-TS capture (told by its first bytes) through
 /// the TS adapter, anything else through the framer.
 fn read_into(mut input: Box<dyn Read + Send>, tx: mpsc::SyncSender<Input>) {
-    let mut head = Vec::with_capacity(4 * 188);
-    while head.len() < 4 * 188 {
-        let mut buf = [0u8; 4 * 188];
-        match input.read(&mut buf[..4 * 188 - head.len()]) {
+    let mut head = Vec::with_capacity(ts::PROBE);
+    while head.len() < ts::PROBE {
+        let mut buf = [0u8; ts::PROBE];
+        match input.read(&mut buf[..ts::PROBE - head.len()]) {
             Ok(0) => break,
             Ok(n) => head.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -250,10 +250,6 @@ fn read_into(mut input: Box<dyn Read + Send>, tx: mpsc::SyncSender<Input>) {
                 let _ = tx.send(Input::Failed(e));
                 return;
             }
-        }
-        // A datagram holds whole packets: no need to wait for more.
-        if ts::is_transport_stream(&head) {
-            break;
         }
     }
     let transport_stream = ts::is_transport_stream(&head);

@@ -35,15 +35,45 @@ use crate::Result;
 use demux::{Demux, Unit};
 use muxer::Muxer;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transport_stream_is_told_from_its_sync_bytes_even_cut_mid_packet() {
+        let mut ts = vec![0u8; 5 * 188];
+        for p in ts.chunks_mut(188) {
+            p[0] = 0x47;
+        }
+        assert!(is_transport_stream(&ts));
+        assert!(is_transport_stream(&ts[100..]));
+        assert!(is_transport_stream(&ts[..2 * 188 + 1]));
+        assert!(!is_transport_stream(&ts[..188]));
+        let mp4 = b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41".repeat(40);
+        assert!(!is_transport_stream(&mp4));
+    }
+}
+
+/// How many bytes [`is_transport_stream`] wants to see to be sure.
+pub const PROBE: usize = 5 * packet::PACKET;
+
 /// Whether a capture's first bytes are a transport stream: sync bytes 188
-/// bytes apart (as many as have arrived, at least two).
+/// bytes apart, four of them (or as many as have arrived, at least two),
+/// from the start or from within the first packet, so that a capture cut
+/// mid-packet is still taken (the bytes before are skipped with a warning).
 pub fn is_transport_stream(head: &[u8]) -> bool {
-    head.len() > packet::PACKET
-        && head
-            .iter()
-            .step_by(packet::PACKET)
-            .take(4)
-            .all(|&b| b == packet::SYNC)
+    let at = |start: usize| {
+        let syncs = head.get(start..).map_or(0, |h| {
+            h.iter()
+                .step_by(packet::PACKET)
+                .take(4)
+                .take_while(|&&b| b == packet::SYNC)
+                .count()
+        });
+        syncs == 4 || syncs >= 2 && head.len() < start + 4 * packet::PACKET
+    };
+    (0..packet::PACKET.min(head.len()))
+        .any(|start| at(start) && head.len() > start + packet::PACKET)
 }
 
 /// The adapter: transport stream bytes in, top-level MP4 boxes out.
