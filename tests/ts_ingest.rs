@@ -420,3 +420,37 @@ fn a_damaged_capture_end_to_end_exits_0_with_warnings_and_verifies() {
     assert!(records(&out).len() >= 2);
     assert!(run(&["verify", out.to_str().unwrap()]).status.success());
 }
+
+#[test]
+fn randomly_damaged_transport_streams_never_fail_or_panic() {
+    use rand::{Rng, SeedableRng};
+    let captures: Vec<Vec<u8>> = TS_FIXTURES
+        .iter()
+        .map(|n| std::fs::read(fixture(n)).unwrap())
+        .collect();
+    for seed in 0..150u64 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut damaged = captures[seed as usize % captures.len()].clone();
+        for _ in 0..rng.random_range(1..60) {
+            let at = rng.random_range(0..damaged.len());
+            match rng.random_range(0..3) {
+                0 => damaged[at] = rng.random(),
+                1 => {
+                    let end = (at + rng.random_range(1..2000)).min(damaged.len());
+                    damaged.drain(at..end);
+                }
+                _ => {
+                    let junk: Vec<u8> = (0..rng.random_range(1..400))
+                        .map(|_| rng.random())
+                        .collect();
+                    damaged.splice(at..at, junk);
+                }
+            }
+        }
+        let got = ingest(&damaged, rng.random_range(1..5000));
+        assert!(
+            !got.assets.is_empty(),
+            "seed {seed}: what is intact is published"
+        );
+    }
+}

@@ -86,7 +86,7 @@ pub(crate) fn intact(section: &[u8]) -> bool {
 
 /// The PMT PID of the first program a PAT lists.
 pub(crate) fn pat_pmt_pid(section: &[u8]) -> Option<u16> {
-    if section.first() != Some(&0x00) || !intact(section) {
+    if section.first() != Some(&0x00) || !intact(section) || section.len() < 12 {
         return None;
     }
     section[8..section.len() - 4]

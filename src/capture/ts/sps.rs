@@ -119,8 +119,8 @@ pub(crate) fn h264(nal: &[u8]) -> Option<SpsInfo> {
     }
     b.ue()?;
     b.skip(1)?;
-    let width_mbs = b.ue()? + 1;
-    let height_units = b.ue()? + 1;
+    let width_mbs = u64::from(b.ue()?) + 1;
+    let height_units = u64::from(b.ue()?) + 1;
     let frame_mbs_only = b.bit()?;
     if frame_mbs_only == 0 {
         b.skip(1)?;
@@ -131,14 +131,16 @@ pub(crate) fn h264(nal: &[u8]) -> Option<SpsInfo> {
     } else {
         [0; 4]
     };
+    // In 64 bits: a damaged SPS may claim anything.
+    let fields = u64::from(2 - frame_mbs_only);
     let (unit_x, unit_y) = match info.chroma_format_idc {
-        1 => (2, 2 * (2 - frame_mbs_only)),
-        2 => (2, 2 - frame_mbs_only),
-        _ => (1, 2 - frame_mbs_only),
+        1 => (2, 2 * fields),
+        2 => (2, fields),
+        _ => (1, fields),
     };
+    let crop = crop.map(u64::from);
     let width = (width_mbs * 16).checked_sub(unit_x * (crop[0] + crop[1]))?;
-    let height =
-        ((2 - frame_mbs_only) * height_units * 16).checked_sub(unit_y * (crop[2] + crop[3]))?;
+    let height = (fields * height_units * 16).checked_sub(unit_y * (crop[2] + crop[3]))?;
     info.width = u16::try_from(width).ok()?;
     info.height = u16::try_from(height).ok()?;
     Some(info)
@@ -183,15 +185,15 @@ pub(crate) fn hevc(nal: &[u8]) -> Option<SpsInfo> {
     if chroma_format_idc == 3 {
         b.skip(1)?;
     }
-    let mut width = b.ue()?;
-    let mut height = b.ue()?;
+    let mut width = u64::from(b.ue()?);
+    let mut height = u64::from(b.ue()?);
     if b.bit()? == 1 {
         let (sub_w, sub_h) = match chroma_format_idc {
             1 => (2, 2),
             2 => (2, 1),
             _ => (1, 1),
         };
-        let [l, r, t, bo] = [b.ue()?, b.ue()?, b.ue()?, b.ue()?];
+        let [l, r, t, bo] = [b.ue()?, b.ue()?, b.ue()?, b.ue()?].map(u64::from);
         width = width.checked_sub(sub_w * (l + r))?;
         height = height.checked_sub(sub_h * (t + bo))?;
     }
