@@ -228,29 +228,23 @@ impl Muxer {
     }
 
     /// Where the next fragment ends (90 kHz): the next key frame once the
-    /// audio has reached it, or a time limit.
+    /// audio has reached it, or a time limit. Without video, or once the
+    /// video has stalled, audio goes out a second at a time.
     fn next_cut(&self) -> Option<i64> {
         let init = self.init.as_ref()?;
         let tracks: Vec<&Track> = init.iter().map(|&t| &self.tracks[t]).collect();
         let video = tracks.iter().find(|t| matches!(t.kind, Kind::Video(_)));
-        let Some(video) = video else {
-            let audio = tracks.first()?;
-            let first = audio.queue.first()?;
-            let end = to_90k(first.dts, audio.timescale()) + AUDIO_FRAGMENT;
-            return audio.newest_90k().filter(|&n| n >= end).map(|_| end);
+        let audio = tracks.iter().find(|t| matches!(t.kind, Kind::Audio));
+        if let Some(cut) = video.and_then(|v| video_cut(v, &tracks)) {
+            return Some(cut);
+        }
+        let audio = audio?;
+        let stalled = match video.and_then(|v| v.newest_90k()) {
+            Some(newest) => audio.newest_90k()? - newest > MAX_FRAGMENT,
+            None => true,
         };
-        let first = video.queue.first()?;
-        let cut = match video.queue.iter().skip(1).find(|s| s.key) {
-            Some(key) => key.dts,
-            None if video.queue.last()?.dts - first.dts >= MAX_FRAGMENT => video.queue.last()?.dts,
-            None => return None,
-        };
-        let newest = video.newest_90k()?;
-        let audio_ready = tracks
-            .iter()
-            .filter(|t| matches!(t.kind, Kind::Audio))
-            .all(|a| a.newest_90k().is_some_and(|n| n >= cut) || newest - cut >= AUDIO_LAG);
-        audio_ready.then_some(cut)
+        let end = to_90k(audio.queue.first()?.dts, audio.timescale()) + AUDIO_FRAGMENT;
+        (stalled && audio.newest_90k()? >= end).then_some(end)
     }
 
     /// Writes `ftyp` + `moov` once every track has its sample entry, or
@@ -349,6 +343,24 @@ impl Muxer {
         out.push(mdat);
         Ok(())
     }
+}
+
+/// The video's next cut: its next key frame (or a time limit without
+/// one) once every audio track has reached it or lags too far behind.
+fn video_cut(video: &Track, tracks: &[&Track]) -> Option<i64> {
+    let first = video.queue.first()?;
+    let last = video.queue.last()?;
+    let cut = match video.queue.iter().skip(1).find(|s| s.key) {
+        Some(key) => key.dts,
+        None if last.dts - first.dts >= MAX_FRAGMENT => last.dts,
+        None => return None,
+    };
+    let newest = video.newest_90k()?;
+    let audio_ready = tracks
+        .iter()
+        .filter(|t| matches!(t.kind, Kind::Audio))
+        .all(|a| a.newest_90k().is_some_and(|n| n >= cut) || newest - cut >= AUDIO_LAG);
+    audio_ready.then_some(cut)
 }
 
 fn traf(id: u32, samples: &[Sample]) -> Traf {

@@ -3,6 +3,10 @@
 //! bytes have come (audio, so it is not held back a packet); one that does
 //! not (video) is complete when the next starts.
 
+/// The longest PES gathered: far above any access unit of a real feed, so
+/// a stream whose PES never ends cannot take unbounded memory.
+const MAX_PES: usize = 32 << 20;
+
 /// A complete PES packet: its 33-bit timestamps and its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pes {
@@ -46,6 +50,14 @@ impl Gatherer {
             return;
         }
         self.buf.extend_from_slice(payload);
+        if self.buf.len() > MAX_PES {
+            self.lost();
+            out.push(Err(Unreadable {
+                offset: self.offset,
+                why: "PES longer than 32 MiB",
+            }));
+            return;
+        }
         if let Some(len) = self.declared_len() {
             if self.buf.len() >= len {
                 self.buf.truncate(len);
