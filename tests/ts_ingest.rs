@@ -361,17 +361,19 @@ fn scte35_sections_come_out_as_emsg_before_the_next_moof() {
     assert_eq!(got.assets.len(), ingest(&ts, 1316).assets.len());
 }
 
-#[test]
-fn a_transport_stream_over_udp_is_cut_losslessly_and_ends_after_the_idle_timeout() {
+/// Sends h264-aac.ts to `segment udp://{host}:PORT` in 1316-byte
+/// datagrams and checks the assets are lossless; `false` (with the reason
+/// printed) when this machine cannot send there.
+fn over_udp(host: &str, bind: &str, multicast: bool) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let port = UdpSocket::bind("127.0.0.1:0")
+    let port = UdpSocket::bind((bind, 0))
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let address = format!("udp://127.0.0.1:{port}");
-    let child = common::backset()
+    let address = format!("udp:{}{host}:{port}", "//");
+    let mut child = common::backset()
         .args([
             "segment",
             out.to_str().unwrap(),
@@ -384,23 +386,46 @@ fn a_transport_stream_over_udp_is_cut_losslessly_and_ends_after_the_idle_timeout
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the port is taken: then datagrams are received.
+    // Wait until the port is taken (and the group joined): then datagrams
+    // are received.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+    while UdpSocket::bind((bind, port)).is_ok() {
         assert!(Instant::now() < deadline, "segment never bound {address}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let sender = UdpSocket::bind((bind, 0)).unwrap();
+    if multicast {
+        sender.set_multicast_loop_v4(true).unwrap();
+    }
     let ts = std::fs::read(fixture("h264-aac.ts")).unwrap();
     for datagram in ts.chunks(7 * PACKET) {
-        sender.send_to(datagram, ("127.0.0.1", port)).unwrap();
+        if let Err(e) = sender.send_to(datagram, (host, port)) {
+            eprintln!("cannot send to {address} here ({e}); skipped");
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
         std::thread::sleep(Duration::from_micros(500));
     }
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let all = dir.path().join("all.mp4");
     played(&out, &all);
-    assert_same_decoded(&fixture("h264-aac.ts"), &all, "udp");
+    assert_same_decoded(&fixture("h264-aac.ts"), &all, &address);
+    true
+}
+
+#[test]
+fn a_transport_stream_over_udp_is_cut_losslessly_and_ends_after_the_idle_timeout() {
+    assert!(over_udp("127.0.0.1", "127.0.0.1", false));
+}
+
+#[test]
+fn a_multicast_group_is_joined() {
+    // Sent on the default multicast interface and looped back; a machine
+    // without a route for multicast cannot send and skips.
+    over_udp("239.255.42.7", "0.0.0.0", true);
 }
 
 #[test]
