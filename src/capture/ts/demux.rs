@@ -272,3 +272,64 @@ fn hand_on(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::ts::packet::PACKET;
+
+    fn packet(pid: u16, start: bool, cc: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![
+            0x47,
+            (u8::from(start) << 6) | (pid >> 8) as u8,
+            pid as u8,
+            0x10 | cc,
+        ];
+        p.extend_from_slice(payload);
+        p.resize(PACKET, 0xff);
+        p
+    }
+
+    fn section(bytes: &[u8]) -> Vec<u8> {
+        [&[0][..], bytes].concat()
+    }
+
+    /// PAT → PMT 0x1000 → an H.264 stream on 0x100.
+    fn program(demux: &mut Demux, out: &mut Vec<Unit>, warnings: &mut Vec<String>) {
+        let mut pat = vec![0x00, 0xb0, 13, 0, 1, 0xc1, 0, 0, 0, 1, 0xf0, 0x00];
+        let crc = psi::crc32(&pat);
+        pat.extend_from_slice(&crc.to_be_bytes());
+        demux.packet(&packet(0, true, 0, &section(&pat)), 0, out, warnings);
+        let pmt = psi::build_pmt(0, 0x100, &[(H264, 0x100)]);
+        demux.packet(&packet(0x1000, true, 0, &section(&pmt)), 188, out, warnings);
+    }
+
+    #[test]
+    fn a_duplicate_is_dropped_silently_and_a_gap_is_reported_as_a_loss() {
+        let (mut demux, mut out, mut warnings) = (Demux::default(), Vec::new(), Vec::new());
+        program(&mut demux, &mut out, &mut warnings);
+        assert!(matches!(&out[..], [Unit::Program(s)] if s.len() == 1));
+        out.clear();
+        let pes = [0, 0, 1, 0xe0, 0, 0, 0x80, 0, 0, 9, 9];
+        demux.packet(&packet(0x100, true, 0, &pes), 376, &mut out, &mut warnings);
+        demux.packet(
+            &packet(0x100, false, 0, &[7; 10]),
+            564,
+            &mut out,
+            &mut warnings,
+        );
+        assert!(warnings.is_empty() && out.is_empty(), "{warnings:?}");
+        demux.packet(
+            &packet(0x100, false, 3, &[7; 10]),
+            752,
+            &mut out,
+            &mut warnings,
+        );
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("at least 2 packet(s) lost"),
+            "{warnings:?}"
+        );
+        assert!(matches!(&out[..], [Unit::Lost(0x100)]));
+    }
+}
