@@ -7,23 +7,27 @@
 use super::psi::intact;
 
 /// The scheme DASH and CMAF name binary SCTE-35 in `emsg` by.
-pub(crate) const SCHEME: &str = "urn:scte:scte35:2013:bin";
+pub const SCHEME: &str = "urn:scte:scte35:2013:bin";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Splice {
+pub struct Splice {
     /// The splice time on the program's 33-bit PTS clock; `None` for an
     /// immediate splice or a command without a time.
     pub pts: Option<u64>,
     /// The break's duration (90 kHz).
     pub duration: Option<u64>,
     pub event_id: Option<u32>,
+    /// A splice_insert's `out_of_network_indicator`: true for a break
+    /// starting (cue out), false for the return (cue in); `None` for other
+    /// commands.
+    pub out_of_network: Option<bool>,
     /// The whole section, CRC included.
     pub section: Vec<u8>,
 }
 
 /// Reads a splice information section; `None` when it is not one, is
 /// damaged or encrypted.
-pub(crate) fn parse(section: &[u8]) -> Option<Splice> {
+pub fn parse(section: &[u8]) -> Option<Splice> {
     if section.first() != Some(&0xfc) || !intact(section) || section.len() < 18 {
         return None;
     }
@@ -39,6 +43,7 @@ pub(crate) fn parse(section: &[u8]) -> Option<Splice> {
         pts: None,
         duration: None,
         event_id: None,
+        out_of_network: None,
         section: section.to_vec(),
     };
     match section[13] {
@@ -58,6 +63,7 @@ fn insert(c: &[u8], splice: &mut Splice) -> Option<()> {
         return Some(());
     }
     let flags = *c.get(5)?;
+    splice.out_of_network = Some(flags & 0x80 != 0);
     let (program, has_duration, immediate) =
         (flags & 0x40 != 0, flags & 0x20 != 0, flags & 0x10 != 0);
     let mut at = 6;

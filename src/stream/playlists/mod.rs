@@ -7,6 +7,7 @@
 
 mod dash;
 mod hls;
+pub mod markers;
 
 pub use dash::dash;
 pub use hls::hls;
