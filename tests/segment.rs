@@ -62,7 +62,7 @@ fn every_key_frame_is_an_entry_point_and_starts_its_asset() {
             entries += m.entries.len();
             for e in &m.entries {
                 assert_eq!(
-                    box_at(&bytes, e.offset as usize),
+                    fragment_box_at(&bytes, e.offset as usize),
                     b"moof",
                     "{name}: entry offset {} is not a moof",
                     e.offset
@@ -285,4 +285,36 @@ fn inspect_prints_the_maps() {
     let bad = run(&["inspect", fixture("aac-only.mp4").to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("no backset maps box"));
+}
+
+#[test]
+fn inspect_lists_the_scte35_messages_carried_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    segment(&out, &fixture("h264-aac-emsg.mp4"), &["--interval", "1s"]);
+    let mut found = Vec::new();
+    for asset in asset_paths(&out) {
+        let o = run(&["inspect", asset.to_str().unwrap(), "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for e in v["events"].as_array().unwrap() {
+            found.push((v["sequence"].as_u64().unwrap(), e.clone()));
+        }
+    }
+    assert_eq!(found.len(), 2, "{found:?}");
+    // The ad break goes out at 1.5 s for 2 s, in the asset from 1 s.
+    let (sequence, out_event) = &found[0];
+    assert_eq!(*sequence, 1);
+    assert_eq!(out_event["scheme"], "urn:scte:scte35:2013:bin");
+    assert_eq!(out_event["id"], 1001);
+    assert!((out_event["time"].as_f64().unwrap() - 1.5).abs() < 0.001);
+    assert_eq!(out_event["duration"].as_f64(), Some(2.0));
+    // A splice_info_section: table id 0xfc.
+    assert!(out_event["message"].as_str().unwrap().starts_with("fc"));
+    let (sequence, in_event) = &found[1];
+    assert_eq!(*sequence, 3);
+    assert_eq!(in_event["id"], 1002);
+    let text = run(&["inspect", asset_paths(&out)[1].to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(text.contains("emsg at 1.500 s"), "{text}");
 }

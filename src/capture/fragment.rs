@@ -6,6 +6,7 @@ use bytes::Bytes;
 use mp4_atom::{Decode, Moof, Tfhd, Traf, Trun};
 
 use crate::capture::framing::RawBox;
+use crate::capture::inband::InBand;
 use crate::capture::init::Init;
 use crate::{Error, Result};
 
@@ -51,6 +52,8 @@ pub struct Fragment {
     /// Tracks whose `traf` had no `tfdt`: their decode times were carried on
     /// from the previous fragment.
     pub without_tfdt: Vec<usize>,
+    /// The `emsg` and `prft` boxes that came before its `moof`.
+    pub events: Vec<InBand>,
 }
 
 impl Fragment {
@@ -93,6 +96,7 @@ pub fn parse(
         runs: resolver.runs,
         samples: resolver.samples,
         without_tfdt: resolver.without_tfdt,
+        events: Vec::new(),
     })
 }
 

@@ -7,6 +7,14 @@
 //! only. So what the segmenter holds is about one input fragment whatever
 //! an asset's size ([`Segmenter::held_bytes`]).
 //!
+//! Samples go to assets by time, not by where they sit in the capture:
+//! with one `moof` per track, audio sent ahead of its video waits for it
+//! and video with a key frame waits for the audio before it
+//! (`capture::hold`); what waits is bounded. Only video before a
+//! key frame to start from is ever dropped. `emsg` and `prft` boxes go
+//! into the asset before the fragment they preceded
+//! ([`crate::capture::inband`]).
+//!
 //! Assets are cut at entry points (key frames), so each starts with one. A
 //! stream whose key frames stop would make one unbounded asset; the safety
 //! limits of [`Config`] cut it anyway at
@@ -21,8 +29,10 @@ use crate::capture::asset::{AssetBuilder, FinishedAsset};
 use crate::capture::fragment::{self, Fragment};
 use crate::capture::fragment_writer::write_fragment;
 use crate::capture::framing::{Framer, RawBox};
-use crate::capture::init::{Init, Track};
-use crate::capture::split::{split, Piece};
+use crate::capture::hold::{self, divide, select, Order, Queue};
+use crate::capture::inband::{self, Decoded, InBand};
+use crate::capture::init::{Init, Track, TrackKind};
+use crate::capture::split::{all, split_with, Piece};
 use crate::capture::stamps::{rescale, Clock, Datastamps};
 use crate::capture::timeline::Timeline;
 use crate::{Error, Result};
@@ -110,6 +120,8 @@ struct Transmission {
     resume: Option<Resume>,
     /// The latest `ftyp`: it goes with the next `moov`.
     ftyp: Option<RawBox>,
+    /// `emsg` and `prft` boxes waiting for the `moof` they precede.
+    inband: Vec<Decoded>,
     datastamps: Datastamps,
     next_sequence: u64,
     fragment_sequence: u32,
@@ -117,6 +129,9 @@ struct Transmission {
     edge: u64,
     /// Capture offset just past the last box seen.
     consumed: u64,
+    /// When the last box was received (µs since the epoch): the receive
+    /// time of what is placed at the end.
+    now_us: u64,
     /// An error stopped the input; what is left unread belongs to that
     /// error, already reported.
     failed: bool,
@@ -137,6 +152,14 @@ struct InitState {
     moof: Option<RawBox>,
     /// Transmission time of the last entry point: the next must follow it.
     last_entry: Option<u64>,
+    /// With a video reference track: video and other tracks waiting for
+    /// each other.
+    order: Order,
+    /// Samples of other tracks placed while no asset was open: they go
+    /// into the next asset, just after its first entry point.
+    aside: Queue,
+    /// Whether samples were placed without video for waiting too long.
+    warned_wait: bool,
 }
 
 /// The asset being assembled, from its first entry point to the next cut.
@@ -155,8 +178,9 @@ struct OpenAsset {
 struct Recovery {
     /// Damage was seen and no entry point has followed yet.
     need_entry: bool,
-    /// Samples dropped while waiting for a key frame to start from.
-    dropped: u64,
+    /// Video samples dropped while waiting for a key frame to start from,
+    /// per track.
+    dropped: std::collections::BTreeMap<usize, u64>,
 }
 
 impl Segmenter {
@@ -227,6 +251,13 @@ impl Segmenter {
         });
         // After an error the rest of the buffer is what failed, already reported.
         let problem = unfinished.or(pending_moof).filter(|_| !self.run.failed);
+        self.release_held(events)?;
+        let unplaced = std::mem::take(&mut self.run.inband).len();
+        if unplaced > 0 {
+            events.push(Event::Warning(format!(
+                "{unplaced} emsg/prft box(es) at the end of the input precede no fragment; dropped"
+            )));
+        }
         match self.close_open_asset()? {
             Some(asset) => events.push(Event::Asset(asset)),
             None => {
@@ -258,15 +289,21 @@ impl Segmenter {
     }
 
     /// Bytes of capture the segmenter holds between calls: the partial box
-    /// being framed and a `moof` waiting for its `mdat`. The open asset's
+    /// being framed, a `moof` waiting for its `mdat`, and samples waiting
+    /// to be placed in time (bounded by `capture::hold`). The open asset's
     /// fragments are not among them: they left as events.
     pub fn held_bytes(&self) -> usize {
         let moof = self.init.as_ref().and_then(|s| s.moof.as_ref());
-        self.framer.buffered() + moof.map_or(0, |m| m.bytes.len())
+        let held = self
+            .init
+            .as_ref()
+            .map_or(0, |s| s.order.bytes() + s.aside.bytes());
+        self.framer.buffered() + moof.map_or(0, |m| m.bytes.len()) + held
     }
 
     fn on_box(&mut self, b: RawBox, now_us: u64, events: &mut Vec<Event>) -> Result<()> {
         self.run.consumed = b.offset + b.bytes.len() as u64;
+        self.run.now_us = now_us;
         if let Some((at, count)) = b.skipped_before {
             let cause = b
                 .doubted
@@ -308,8 +345,12 @@ impl Segmenter {
                     ))
                 }
             },
-            // sidx/styp/free/mfra/prft/emsg describe the input's layout or
-            // are not carried yet; the assets have their own layout.
+            b"emsg" | b"prft" => match inband::read(&b) {
+                Ok(d) => self.run.inband.push(d),
+                Err(e) => events.push(Event::Warning(format!("{e}; dropped"))),
+            },
+            // sidx/styp/free/mfra describe the input's layout; the assets
+            // have their own.
             _ => {}
         }
         Ok(())
@@ -335,6 +376,7 @@ impl Segmenter {
     /// ends here and the transmission goes on from the live edge under the
     /// new initialisation.
     fn restart(&mut self, moov: &RawBox, events: &mut Vec<Event>) -> Result<()> {
+        self.release_held(events)?;
         if let Some(asset) = self.close_open_asset()? {
             events.push(Event::Asset(asset));
         }
@@ -365,7 +407,13 @@ impl Segmenter {
             });
         };
         let result = match state.read_fragment(moof, mdat, events) {
-            Ok(f) => self.on_pieces(&mut state, &f, now_us, events),
+            Ok(mut f) => {
+                f.events = std::mem::take(&mut self.run.inband)
+                    .into_iter()
+                    .map(|d| d.rebase(&state.init, &state.timeline, &f))
+                    .collect();
+                self.on_pieces(&mut state, f, now_us, events)
+            }
             // A fragment that cannot be read is dropped, not the transmission.
             Err(e) if e.is_bad_input() => {
                 events.push(Event::Warning(format!("{e}; fragment dropped")));
@@ -378,31 +426,203 @@ impl Segmenter {
         result
     }
 
-    /// Cuts the fragment at its key frames and adds each piece to the open
-    /// asset, closing it and opening the next at an entry point due a cut.
+    /// Places a fragment in time. Without a video reference track it is
+    /// cut at once; with one, video and other tracks wait for each other
+    /// ([`hold::Order`]) and the video is cut as it can be placed.
     fn on_pieces(
+        &mut self,
+        state: &mut InitState,
+        fragment: Fragment,
+        now_us: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let reference = state.init.reference();
+        if state.init.tracks[reference].kind != TrackKind::Video {
+            return self.place_video(state, &fragment, now_us, events);
+        }
+        state.order.note(&fragment);
+        if fragment.runs.iter().any(|r| r.track == reference) {
+            state.order.push_video(fragment);
+        } else {
+            self.place_others(state, &fragment, events)?;
+        }
+        while let Some((video, lagging)) = state.order.next_video(&state.init) {
+            if !lagging.is_empty() {
+                events.push(Event::Warning(format!(
+                    "moof at byte {}: video waited more than {} s or {} MiB for track(s) {lagging:?} to reach its key frame; placed without them",
+                    video.moof_offset,
+                    hold::MAX_HELD_S,
+                    hold::MAX_HELD_BYTES >> 20
+                )));
+            }
+            self.place_video(state, &video, now_us, events)?;
+        }
+        Ok(())
+    }
+
+    /// Cuts a fragment with the reference track at its key frames and adds
+    /// each piece to the open asset, closing it and opening the next at an
+    /// entry point due a cut. Samples of other tracks waiting for this video
+    /// follow the piece whose time they fall in.
+    fn place_video(
         &mut self,
         state: &mut InitState,
         fragment: &Fragment,
         now_us: u64,
         events: &mut Vec<Event>,
     ) -> Result<()> {
-        for piece in split(fragment, &state.init) {
-            let entry_ts = state.entry_point(fragment, &piece, events);
+        let held = state.take_reached(fragment);
+        // Each fragment's events go before its first piece written.
+        let mut own_events = fragment.events.as_slice();
+        let mut held_events: Vec<&[InBand]> = held.iter().map(|h| h.events.as_slice()).collect();
+        for slot in split_with(fragment, &state.init, &held) {
+            let entry_ts = state.entry_point(fragment, &slot.own, events);
             if let Some(ts) = entry_ts {
                 self.at_entry_point(state, ts, events)?;
             }
             if self.recovery.need_entry || self.asset.is_none() {
-                self.recovery.dropped += piece_samples(&piece) as u64;
+                let first = std::mem::take(&mut own_events);
+                self.set_aside(state, fragment, &slot.own, first, events)?;
+                for (h, piece) in &slot.held {
+                    let first = std::mem::take(&mut held_events[*h]);
+                    self.set_aside(state, &held[*h], piece, first, events)?;
+                }
                 continue;
             }
             if entry_ts.is_none() {
                 self.safety_cut(state, fragment.moof_offset, events)?;
             }
-            let entry = entry_ts.map(|ts| (ts, now_us));
-            self.add_piece(state, fragment, &piece, entry, events)?;
+            // The key frame's own fragment comes first, so the entry point
+            // is a fragment that opens with it; the samples of other tracks
+            // of the same time follow in fragments of their own.
+            let mut entry = entry_ts.map(|ts| (ts, now_us));
+            if !slot.own.parts.is_empty() {
+                let first = std::mem::take(&mut own_events);
+                self.add_piece(state, fragment, &slot.own, entry.take(), first, events)?;
+            }
+            for f in state.aside.take_all() {
+                self.add_piece(state, &f, &all(&f), entry.take(), &f.events, events)?;
+            }
+            for (h, piece) in &slot.held {
+                let first = std::mem::take(&mut held_events[*h]);
+                self.add_piece(state, &held[*h], piece, entry.take(), first, events)?;
+            }
         }
         Ok(())
+    }
+
+    /// A fragment without video: placed as far as the video has come; the
+    /// rest waits for it, within limits.
+    fn place_others(
+        &mut self,
+        state: &mut InitState,
+        fragment: &Fragment,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let reference = state.init.reference();
+        let scale = state.init.tracks[reference].timescale;
+        let (ready, later) = match state.order.video_end {
+            Some(end) => divide(fragment, &state.init, end, scale),
+            None => (None, select(fragment, |_, _| true)),
+        };
+        state.order.waiting.extend(later);
+        if let Some(ready) = ready {
+            self.add_late(state, &ready, events)?;
+        }
+        while let Some(f) = state.order.waiting.over_limit(&state.init) {
+            if !std::mem::replace(&mut state.warned_wait, true) {
+                events.push(Event::Warning(format!(
+                    "moof at byte {}: samples of other tracks waited more than {} s or {} MiB for the video of their time; placed without it",
+                    f.moof_offset,
+                    hold::MAX_HELD_S,
+                    hold::MAX_HELD_BYTES >> 20
+                )));
+            }
+            self.add_late(state, &f, events)?;
+        }
+        Ok(())
+    }
+
+    /// Samples of other tracks whose video has gone by: into the open
+    /// asset, or aside for the next.
+    fn add_late(
+        &mut self,
+        state: &mut InitState,
+        fragment: &Fragment,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let piece = all(fragment);
+        if self.asset.is_none() {
+            return self.set_aside(state, fragment, &piece, &fragment.events, events);
+        }
+        self.safety_cut(state, fragment.moof_offset, events)?;
+        self.add_piece(state, fragment, &piece, None, &fragment.events, events)
+    }
+
+    /// A piece no asset can start with: its video samples are dropped
+    /// (they need the key frame before them); samples of other tracks go
+    /// into the open asset when one is (damage was seen), else aside for
+    /// the next asset, within limits; `inband`, the events before the
+    /// fragment when this is its first piece, go with them.
+    fn set_aside(
+        &mut self,
+        state: &mut InitState,
+        fragment: &Fragment,
+        piece: &Piece,
+        inband: &[InBand],
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let video = |t: usize| state.init.tracks[t].kind == TrackKind::Video;
+        for part in &piece.parts {
+            let t = fragment.runs[part.run].track;
+            if video(t) {
+                *self.recovery.dropped.entry(t).or_default() += part.samples.len() as u64;
+            }
+        }
+        let mine = |i: usize| piece.parts.iter().any(|p| p.samples.contains(&i));
+        let Some(mut others) = select(fragment, |t, i| !video(t) && mine(i)) else {
+            return Ok(());
+        };
+        others.events = inband.to_vec();
+        if self.asset.is_some() {
+            return self.add_piece(state, &others, &all(&others), None, inband, events);
+        }
+        state.aside.extend(Some(others));
+        while let Some(f) = state.aside.over_limit(&state.init) {
+            events.push(Event::Warning(format!(
+                "moof at byte {}: {} samples waited for a video key frame to start from for more than {} s or {} MiB; dropped",
+                f.moof_offset,
+                f.samples.len(),
+                hold::MAX_HELD_S,
+                hold::MAX_HELD_BYTES >> 20
+            )));
+        }
+        Ok(())
+    }
+
+    /// Places everything still held (the input ends, or a new `moov`
+    /// comes): waiting video as it is, then waiting samples of other tracks
+    /// into the open asset; those set aside for an
+    /// asset that never opened are dropped with a warning.
+    fn release_held(&mut self, events: &mut Vec<Event>) -> Result<()> {
+        let Some(mut state) = self.init.take() else {
+            return Ok(());
+        };
+        let (mut result, now_us) = (Ok(()), self.run.now_us);
+        for f in state.order.take_video() {
+            result = result.and_then(|()| self.place_video(&mut state, &f, now_us, events));
+        }
+        for f in state.order.waiting.take_all() {
+            result = result.and_then(|()| self.add_late(&mut state, &f, events));
+        }
+        let lost: usize = state.aside.take_all().iter().map(|f| f.samples.len()).sum();
+        if lost > 0 {
+            events.push(Event::Warning(format!(
+                "{lost} samples of tracks other than video came before any key frame to start from; dropped at the end"
+            )));
+        }
+        self.init = Some(state);
+        result
     }
 
     /// An entry point at transmission time `ts`: the end of recovery, a cut
@@ -419,13 +639,14 @@ impl Segmenter {
                 events.push(Event::Asset(asset));
             }
         }
+        for (t, n) in std::mem::take(&mut self.recovery.dropped) {
+            let track = &state.init.tracks[t];
+            events.push(Event::Warning(format!(
+                "{n} samples of video track {} ({}) without a key frame to start from were dropped",
+                track.id, track.codec
+            )));
+        }
         if self.asset.is_none() {
-            if self.recovery.dropped > 0 {
-                events.push(Event::Warning(format!(
-                    "{} samples without a key frame to start from were dropped",
-                    std::mem::take(&mut self.recovery.dropped)
-                )));
-            }
             self.asset = Some(self.run.open_asset(ts));
         }
         state.last_entry = Some(ts);
@@ -433,14 +654,16 @@ impl Segmenter {
     }
 
     /// Writes `piece` into the open asset as one fragment, handed out in
-    /// `events`; `entry` marks it as an entry point: (timestamp, wall-clock
-    /// receive time).
+    /// `events`, after the event boxes `inband`; `entry` marks it as an
+    /// entry point: (timestamp, wall-clock receive time), at the event boxes
+    /// when there are any, so a client starting there has them.
     fn add_piece(
         &mut self,
         state: &mut InitState,
         fragment: &Fragment,
         piece: &Piece,
         entry: Option<(u64, u64)>,
+        inband: &[InBand],
         events: &mut Vec<Event>,
     ) -> Result<()> {
         let Some(asset) = self.asset.as_mut() else {
@@ -449,6 +672,7 @@ impl Segmenter {
         self.run.fragment_sequence = self.run.fragment_sequence.wrapping_add(1);
         let sequence = self.run.fragment_sequence;
         let bytes = asset.builder.add_fragment(entry, |out| {
+            write_inband(out, inband, fragment, piece, &state.init)?;
             write_fragment(out, fragment, piece, &state.init, sequence)
         })?;
         self.run
@@ -545,11 +769,13 @@ impl Transmission {
         Transmission {
             resume,
             ftyp: None,
+            inband: Vec::new(),
             datastamps: Datastamps::starting_at(resume.map_or(0, |r| r.next_datastamp)),
             next_sequence: resume.map_or(0, |r| r.next_sequence),
             fragment_sequence: 0,
             edge: resume.map_or(0, |r| r.time_base),
             consumed: 0,
+            now_us: 0,
             failed: false,
         }
     }
@@ -597,6 +823,9 @@ impl InitState {
             warned_tfdt: vec![false; tracks],
             moof: None,
             last_entry: None,
+            order: Order::new(tracks),
+            aside: Queue::default(),
+            warned_wait: false,
             init,
         })
     }
@@ -622,6 +851,28 @@ impl InitState {
         }
         events.extend(warnings.into_iter().map(Event::Warning));
         Ok(f)
+    }
+
+    /// The samples of other tracks waiting for video that `fragment`, a
+    /// fragment with video, reaches; the video placed now ends with it.
+    fn take_reached(&mut self, fragment: &Fragment) -> Vec<Fragment> {
+        let reference = self.init.reference();
+        if self.init.tracks[reference].kind != TrackKind::Video {
+            return Vec::new();
+        }
+        let end = fragment
+            .runs
+            .iter()
+            .filter(|r| r.track == reference)
+            .flat_map(|r| &fragment.samples[r.samples.clone()])
+            .map(|s| s.dts.saturating_add(u64::from(s.duration)))
+            .max();
+        let Some(end) = end.max(self.order.video_end) else {
+            return Vec::new();
+        };
+        self.order.video_end = Some(end);
+        let scale = self.init.tracks[reference].timescale;
+        self.order.waiting.take_before(&self.init, end, scale)
     }
 
     /// The transmission time `piece` is an entry point at, if it is one.
@@ -652,8 +903,32 @@ impl Recovery {
     }
 }
 
-fn piece_samples(piece: &Piece) -> usize {
-    piece.parts.iter().map(|p| p.samples.len()).sum()
+/// Writes the event boxes that go before `piece`, their relative times
+/// taken from the piece's earliest reference presentation time.
+fn write_inband(
+    out: &mut Vec<Bytes>,
+    inband: &[InBand],
+    fragment: &Fragment,
+    piece: &Piece,
+    init: &Init,
+) -> Result<()> {
+    if inband.is_empty() {
+        return Ok(());
+    }
+    let reference = init.reference();
+    let anchor = piece
+        .parts
+        .iter()
+        .filter(|p| fragment.runs[p.run].track == reference)
+        .flat_map(|p| &fragment.samples[p.samples.clone()])
+        .map(|s| s.pts())
+        .min();
+    let mut head = Vec::new();
+    for e in inband {
+        e.write(&mut head, anchor, init.tracks[reference].timescale)?;
+    }
+    out.push(head.into());
+    Ok(())
 }
 
 /// Where the reference track's presentation ends in `piece`, in its own

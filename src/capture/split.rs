@@ -22,6 +22,14 @@ pub struct Piece {
     pub parts: Vec<Part>,
 }
 
+/// One piece of the fragment being cut, with the held samples of other
+/// fragments (by index) that fall in its time and go in front of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub own: Piece,
+    pub held: Vec<(usize, Piece)>,
+}
+
 /// Splits a fragment into pieces. With a video reference track, a piece
 /// begins at each key frame; samples of other tracks go with the piece whose
 /// key frame they do not precede in decode time. A fragment that opens with
@@ -29,20 +37,25 @@ pub struct Piece {
 /// feed already cut at key frames passes through unchanged. Without video,
 /// a fragment is one piece and an entry point if it carries the reference
 /// track.
+#[cfg(test)]
 pub(crate) fn split(fragment: &Fragment, init: &Init) -> Vec<Piece> {
+    split_with(fragment, init, &[])
+        .into_iter()
+        .map(|s| s.own)
+        .collect()
+}
+
+/// [`split`], with the samples of `held` fragments (other tracks, sent
+/// before this video) distributed by decode time among its pieces.
+pub(crate) fn split_with(fragment: &Fragment, init: &Init, held: &[Fragment]) -> Vec<Slot> {
     let reference = init.reference();
     if init.tracks[reference].kind != TrackKind::Video {
-        return vec![whole(fragment, reference)];
+        let held = held.iter().enumerate().map(|(i, h)| (i, all(h))).collect();
+        let own = whole(fragment, reference);
+        return vec![Slot { own, held }];
     }
     let cuts = Cuts::of(fragment, reference, init.tracks[reference].timescale);
-    let mut pieces: Vec<Piece> = cuts
-        .at
-        .iter()
-        .map(|&(_, entry)| Piece {
-            entry,
-            parts: Vec::new(),
-        })
-        .collect();
+    let mut own = cuts.empty_pieces();
     for (run_index, run) in fragment.runs.iter().enumerate() {
         let scale = init.tracks[run.track].timescale;
         let piece_of = |i: usize| {
@@ -52,10 +65,48 @@ pub(crate) fn split(fragment: &Fragment, init: &Init) -> Vec<Piece> {
                 cuts.by_time(fragment.samples[i].dts, scale)
             }
         };
-        distribute(&mut pieces, run_index, run.samples.clone(), piece_of);
+        distribute(&mut own, run_index, run.samples.clone(), piece_of);
     }
-    pieces.retain(|p| !p.parts.is_empty());
-    pieces
+    let mut others: Vec<Vec<Piece>> = held.iter().map(|_| cuts.empty_pieces()).collect();
+    for (h, pieces) in held.iter().zip(&mut others) {
+        for (run_index, run) in h.runs.iter().enumerate() {
+            let scale = init.tracks[run.track].timescale;
+            let piece_of = |i: usize| cuts.by_time(h.samples[i].dts, scale);
+            distribute(pieces, run_index, run.samples.clone(), piece_of);
+        }
+    }
+    let mut slots: Vec<Slot> = own
+        .into_iter()
+        .map(|own| Slot {
+            own,
+            held: Vec::new(),
+        })
+        .collect();
+    for (h, pieces) in others.into_iter().enumerate() {
+        for (slot, piece) in slots.iter_mut().zip(pieces) {
+            if !piece.parts.is_empty() {
+                slot.held.push((h, piece));
+            }
+        }
+    }
+    slots.retain(|s| !s.own.parts.is_empty() || !s.held.is_empty());
+    slots
+}
+
+/// A whole fragment as one piece that is no entry point.
+pub(crate) fn all(fragment: &Fragment) -> Piece {
+    Piece {
+        entry: None,
+        parts: fragment
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(run, r)| Part {
+                run,
+                samples: r.samples.clone(),
+            })
+            .collect(),
+    }
 }
 
 /// The reference track's samples, in decode order.
@@ -69,18 +120,9 @@ fn reference_samples(fragment: &Fragment, reference: usize) -> impl Iterator<Ite
 
 /// A fragment as one piece, an entry point at its first reference sample.
 fn whole(fragment: &Fragment, reference: usize) -> Piece {
-    let parts = fragment
-        .runs
-        .iter()
-        .enumerate()
-        .map(|(run, r)| Part {
-            run,
-            samples: r.samples.clone(),
-        })
-        .collect();
     Piece {
         entry: reference_samples(fragment, reference).next(),
-        parts,
+        ..all(fragment)
     }
 }
 
@@ -111,6 +153,17 @@ impl Cuts {
             at,
             scale: u128::from(timescale),
         }
+    }
+
+    /// One empty piece per cut, to distribute samples into.
+    fn empty_pieces(&self) -> Vec<Piece> {
+        self.at
+            .iter()
+            .map(|&(_, entry)| Piece {
+                entry,
+                parts: Vec::new(),
+            })
+            .collect()
     }
 
     /// The piece of a sample of another track, decoded at `dts` in
@@ -234,6 +287,7 @@ mod tests {
             ],
             samples,
             without_tfdt: vec![],
+            events: vec![],
         }
     }
 

@@ -39,6 +39,11 @@ impl Timeline {
         }
     }
 
+    /// What is added to track `t`'s raw decode times, once it has one.
+    pub fn shift(&self, t: usize) -> Option<i128> {
+        self.shift.get(t).copied().flatten()
+    }
+
     /// Moves the fragment's decode times onto the transmission's timeline.
     /// A jump is mended so the track goes on where it left off; each one is
     /// reported in `warnings`.
@@ -151,6 +156,7 @@ mod tests {
             }],
             samples,
             without_tfdt: vec![],
+            events: vec![],
         }
     }
 

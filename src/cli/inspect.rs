@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use backset::capture::maps::Maps;
+use backset::stream::events::{scan, Scan};
 use serde::Serialize;
 
 use super::out::outln;
@@ -17,6 +18,34 @@ struct Report {
     duration: f64,
     datastamp: u64,
     entries: Vec<EntryReport>,
+    /// The asset's `emsg` boxes (SCTE-35, ID3...).
+    events: Vec<EventReport>,
+    /// The asset's `prft` boxes.
+    producer_times: Vec<PrftReport>,
+}
+
+#[derive(Serialize)]
+struct EventReport {
+    /// Seconds of transmission time.
+    time: f64,
+    duration: Option<f64>,
+    scheme: String,
+    value: String,
+    id: u32,
+    version: u8,
+    offset: u64,
+    /// The message bytes, in hex.
+    message: String,
+}
+
+#[derive(Serialize)]
+struct PrftReport {
+    /// Seconds of transmission time of the media time it stands for.
+    time: f64,
+    track_id: u32,
+    /// The wall clock it gives, in seconds since the Unix epoch.
+    utc: f64,
+    offset: u64,
 }
 
 #[derive(Serialize)]
@@ -30,7 +59,10 @@ struct EntryReport {
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let maps = backset::stream::maps_reader::read_maps(&args.asset)?;
-    let report = report(&args.asset.to_string_lossy(), &maps);
+    let bytes =
+        std::fs::read(&args.asset).with_context(|| format!("reading {}", args.asset.display()))?;
+    let scanned = scan(&bytes)?;
+    let report = report(&args.asset.to_string_lossy(), &maps, scanned);
     if args.json {
         outln!(
             "{}",
@@ -63,10 +95,37 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             e.wallclock_us
         )?;
     }
+    print_in_band(&report)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn report(asset: &str, maps: &Maps) -> Report {
+/// The `emsg` and `prft` lines of the text report.
+fn print_in_band(report: &Report) -> anyhow::Result<()> {
+    for e in &report.events {
+        let duration = e.duration.map_or("unknown".into(), |d| format!("{d:.3} s"));
+        outln!(
+            "emsg at {:.3} s (byte {}): {} value \"{}\" id {}, duration {duration}, {} message bytes",
+            e.time,
+            e.offset,
+            e.scheme,
+            e.value,
+            e.id,
+            e.message.len() / 2
+        )?;
+    }
+    for p in &report.producer_times {
+        outln!(
+            "prft at {:.3} s (byte {}): track {} produced at {:.3} (Unix seconds)",
+            p.time,
+            p.offset,
+            p.track_id,
+            p.utc
+        )?;
+    }
+    Ok(())
+}
+
+fn report(asset: &str, maps: &Maps, scanned: Scan) -> Report {
     let secs = |ticks: u64| ticks as f64 / f64::from(maps.timescale.max(1));
     Report {
         asset: asset.to_string(),
@@ -84,6 +143,30 @@ fn report(asset: &str, maps: &Maps) -> Report {
                 datastamp: e.datastamp,
                 offset: e.offset,
                 wallclock_us: e.wallclock_us,
+            })
+            .collect(),
+        events: scanned
+            .events
+            .into_iter()
+            .map(|e| EventReport {
+                time: e.time_s,
+                duration: e.duration_s,
+                scheme: e.scheme,
+                value: e.value,
+                id: e.id,
+                version: e.version,
+                offset: e.offset,
+                message: e.message.iter().map(|b| format!("{b:02x}")).collect(),
+            })
+            .collect(),
+        producer_times: scanned
+            .producer_times
+            .iter()
+            .map(|p| PrftReport {
+                time: p.time_s,
+                track_id: p.track_id,
+                utc: p.unix_s(),
+                offset: p.offset,
             })
             .collect(),
     }

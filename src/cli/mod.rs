@@ -47,8 +47,9 @@ pub enum Command {
     Follow(FollowArgs),
 }
 
-/// Read a fragmented-MP4 capture from a file or standard input and cut it,
-/// at key frames, into media assets published atomically in OUTDIR.
+/// Read a fragmented-MP4 or MPEG-TS capture from a file, standard input or
+/// UDP and cut it, at key frames, into media assets published atomically
+/// in OUTDIR.
 ///
 /// Each asset is `ftyp` + `moov` (the capture's own), a maps box (timestamp
 /// and datastamp of every entry point), then `moof`+`mdat` fragments; every
@@ -64,9 +65,18 @@ pub struct SegmentArgs {
     /// The stream directory (created if missing).
     #[arg(value_parser = local_dir)]
     pub outdir: PathBuf,
-    /// The capture: a file, or `-` (the default) for standard input.
+    /// The capture: a file, `-` (the default) for standard input, or
+    /// `udp://host:port` to receive datagrams there (a multicast group as
+    /// host is joined). Fragmented MP4, or MPEG-TS (told by its sync
+    /// bytes): H.264/HEVC and AAC become the same fMP4 assets, SCTE-35
+    /// sections become `emsg` boxes.
     #[arg(default_value = "-")]
     pub input: String,
+    /// End the input once no datagram has come for this long after the
+    /// first (UDP input only; without it a UDP input ends on SIGINT or
+    /// SIGTERM).
+    #[arg(long, value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
     /// Start a new asset at the first key frame at or after the current
     /// asset's start plus this duration (30s, 1m30s, 2500ms, 1.5s).
     #[arg(long, default_value = "2s", value_name = "DURATION")]

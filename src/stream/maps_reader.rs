@@ -33,17 +33,18 @@ fn top_box(bytes: &[u8]) -> Option<(usize, Option<u64>, [u8; 4])> {
 pub struct Layout {
     /// The maps box, whole, if it lies within the bytes given.
     pub maps: Option<Range<usize>>,
-    /// Where the first `moof` starts, if it was reached.
+    /// Where the first fragment starts (its `moof`, or the `emsg`/`prft`
+    /// boxes before it), if it was reached.
     pub first_moof: Option<usize>,
 }
 
 impl Layout {
-    /// Walks the top-level boxes of `bytes` up to the first `moof`.
+    /// Walks the top-level boxes of `bytes` up to the first fragment.
     pub fn of(bytes: &[u8]) -> Layout {
         let mut layout = Layout::default();
         let mut at = 0usize;
         while let Some((_, size, kind)) = top_box(&bytes[at..]) {
-            if &kind == b"moof" {
+            if &kind == b"moof" || &kind == b"emsg" || &kind == b"prft" {
                 layout.first_moof = Some(at);
                 break;
             }

@@ -11,9 +11,11 @@
 //! from records. The reading side: [`reader`] opens a directory
 //! (memory-mapped index, descriptor), [`maps_reader`] finds an asset's maps
 //! box, [`locate`] resolves a backset, a time or a datastamp to an entry
-//! point, and [`verify`] checks a directory against itself.
+//! point, [`verify`] checks a directory against itself, and [`events`] finds
+//! an asset's in-band events (`emsg`, `prft`) with their transmission times.
 
 pub mod descriptor;
+pub mod events;
 pub mod index;
 pub mod locate;
 pub mod maps_reader;

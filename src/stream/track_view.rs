@@ -129,16 +129,15 @@ pub fn track_init(init: &[u8], track_id: u32) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The fragments of an asset's body (or of a whole asset: what precedes the
-/// first `moof` is left out) with track `track_id` alone, appended to
-/// `out`. Boxes between fragments (`emsg`, `prft`) are kept, before the
-/// fragment they preceded; a fragment without the track leaves nothing.
+/// The fragments of an asset's body (or of a whole asset: its `ftyp`,
+/// `moov` and maps are left out) with track `track_id` alone, appended to
+/// `out`. Event boxes (`emsg`, `prft`) are kept, before the fragment they
+/// preceded; a fragment without the track leaves nothing, its events
+/// included.
 pub fn track_fragments(body: &[u8], track_id: u32, out: &mut Vec<u8>) -> Result<()> {
-    let list = boxes(body, "asset")?;
-    let first_moof = list.iter().position(|(k, _, _)| k == b"moof");
     let mut pending: Vec<&[u8]> = Vec::new();
     let mut moof: Option<(usize, usize)> = None;
-    for &(kind, start, end) in first_moof.map_or(&[][..], |i| &list[i..]) {
+    for (kind, start, end) in boxes(body, "asset")? {
         match &kind {
             b"moof" => moof = Some((start, end)),
             b"mdat" => {
@@ -153,7 +152,8 @@ pub fn track_fragments(body: &[u8], track_id: u32, out: &mut Vec<u8>) -> Result<
                     out.truncate(before);
                 }
             }
-            _ => pending.push(&body[start..end]),
+            b"emsg" | b"prft" => pending.push(&body[start..end]),
+            _ => {}
         }
     }
     Ok(())
@@ -269,6 +269,31 @@ mod tests {
             let want = assets_media(&assets);
             assert_eq!(per_track_media(&assets), want, "{name}");
         }
+    }
+
+    #[test]
+    fn event_boxes_go_with_each_track() {
+        let outcome = segment(fixture("h264-aac-emsg.mp4"), 2_000_000);
+        let count = |bytes: &[u8]| {
+            boxes(bytes, "x")
+                .unwrap()
+                .iter()
+                .filter(|(k, _, _)| k == b"emsg")
+                .count()
+        };
+        let mut carried = 0;
+        for a in outcome.assets() {
+            for track in [1, 2] {
+                let mut out = Vec::new();
+                track_fragments(a.body(), track, &mut out).unwrap();
+                assert_eq!(count(&out), count(a.body()), "asset {}", a.maps().sequence);
+            }
+            carried += count(a.body());
+        }
+        assert!(
+            carried >= 2,
+            "the fixture's SCTE-35 events are in the assets"
+        );
     }
 
     #[test]

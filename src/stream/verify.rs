@@ -107,7 +107,11 @@ fn top_boxes(bytes: &[u8], found: &mut Found) -> Vec<RawBox> {
 /// checked against the record. `None` when the rest cannot be checked.
 fn header(boxes: &[RawBox], record: &Record, found: &mut Found) -> Option<(Init, Maps, u64)> {
     let find = |kind: &[u8; 4]| boxes.iter().find(|b| &b.kind == kind);
-    let (Some(moov), Some(first_moof)) = (find(b"moov"), find(b"moof")) else {
+    // A fragment begins with the event boxes (emsg, prft) before its moof.
+    let first_moof = boxes
+        .iter()
+        .find(|b| &b.kind == b"moof" || is_event_box(&b.kind));
+    let (Some(moov), Some(first_moof)) = (find(b"moov"), first_moof) else {
         found.push((None, "no moov or no moof".into()));
         return None;
     };
@@ -164,11 +168,19 @@ fn key_frame_moofs(init: &Init, boxes: &[RawBox], keyed: bool, found: &mut Found
     let mut starts_with_key = BTreeSet::new();
     let mut next_dts = vec![None; init.tracks.len()];
     let mut first_video_checked = false;
+    // Where the fragment begins: at the event boxes before its moof.
+    let mut events_at: Option<u64> = None;
     for pair in boxes.windows(2) {
         let (moof, mdat) = (&pair[0], &pair[1]);
-        if &moof.kind != b"moof" {
+        if is_event_box(&moof.kind) {
+            events_at = events_at.or(Some(moof.offset));
             continue;
         }
+        if &moof.kind != b"moof" {
+            events_at = None;
+            continue;
+        }
+        let start = events_at.take().unwrap_or(moof.offset);
         if &mdat.kind != b"mdat" {
             found.push((Some(moof.offset), "moof not followed by its mdat".into()));
             continue;
@@ -189,7 +201,7 @@ fn key_frame_moofs(init: &Init, boxes: &[RawBox], keyed: bool, found: &mut Found
             continue;
         };
         if !video || s.is_sync() {
-            starts_with_key.insert(moof.offset);
+            starts_with_key.insert(start);
         }
         if keyed && video && !first_video_checked && !s.is_sync() {
             found.push((
@@ -200,6 +212,11 @@ fn key_frame_moofs(init: &Init, boxes: &[RawBox], keyed: bool, found: &mut Found
         first_video_checked = true;
     }
     starts_with_key
+}
+
+/// The boxes carried before a `moof` as part of its fragment.
+fn is_event_box(kind: &[u8; 4]) -> bool {
+    kind == b"emsg" || kind == b"prft"
 }
 
 /// Each entry point against the fragments, the record and the one before.

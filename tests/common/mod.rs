@@ -19,6 +19,12 @@ pub const FIXTURES: &[&str] = &[
     "hevc-aac-separate-moof.mp4",
     "aac-only.mp4",
     "opus-only.mp4",
+    "gst-h264-aac-frag1s.mp4",
+    "gst-h264-aac-frag2500ms.mp4",
+    "cmaf-styp-prft.mp4",
+    "h264-aac-global-sidx.mp4",
+    "h264-aac-cmaf-prft.mp4",
+    "h264-aac-emsg.mp4",
 ];
 
 pub const VIDEO_FIXTURES: &[&str] = &[
@@ -26,6 +32,12 @@ pub const VIDEO_FIXTURES: &[&str] = &[
     "h264-aac-fragdur.mp4",
     "h264-every-frame.mp4",
     "hevc-aac-separate-moof.mp4",
+    "gst-h264-aac-frag1s.mp4",
+    "gst-h264-aac-frag2500ms.mp4",
+    "cmaf-styp-prft.mp4",
+    "h264-aac-global-sidx.mp4",
+    "h264-aac-cmaf-prft.mp4",
+    "h264-aac-emsg.mp4",
 ];
 
 pub fn fixture(name: &str) -> PathBuf {
@@ -166,6 +178,16 @@ pub fn video_packet_flags(path: &Path) -> Vec<String> {
 /// The top-level box at `offset` of `bytes`.
 pub fn box_at(bytes: &[u8], offset: usize) -> &[u8] {
     &bytes[offset + 4..offset + 8]
+}
+
+/// The kind of the box a fragment at `offset` opens with, past the event
+/// boxes (`emsg`, `prft`) carried before its `moof`.
+pub fn fragment_box_at(bytes: &[u8], mut offset: usize) -> &[u8] {
+    while matches!(box_at(bytes, offset), b"emsg" | b"prft") {
+        let size = u32::from_be_bytes(bytes[offset..offset + 4].try_into().unwrap());
+        offset += size as usize;
+    }
+    box_at(bytes, offset)
 }
 
 /// Only the packets' size and hash, per stream: what a standalone asset must

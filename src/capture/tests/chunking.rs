@@ -189,12 +189,12 @@ fn each_asset_opens_with_a_key_frame_and_its_entries_point_at_moofs() {
             let asset = parse(&a.bytes);
             let reference = asset.init.reference();
             for e in &maps.entries {
-                let at = e.offset as usize;
+                let at = past_events(&a.bytes, e.offset as usize);
                 assert_eq!(&a.bytes[at + 4..at + 8], b"moof", "{name}: entry {e:?}");
                 let f = asset
                     .fragments
                     .iter()
-                    .find(|f| f.moof_offset == e.offset)
+                    .find(|f| f.moof_offset == at as u64)
                     .expect("the entry's fragment");
                 let first = f.runs.iter().find(|r| r.track == reference);
                 let first = first.map(|r| f.samples[r.samples.start]);

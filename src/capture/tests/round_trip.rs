@@ -146,6 +146,7 @@ fn scattered_samples_and_negative_composition_offsets_read_back() {
             sample(base + 9000, 200, 50, -6000, 0x0101_0000),
         ],
         without_tfdt: vec![],
+        events: vec![],
     };
     let piece = Piece {
         entry: Some(0),

@@ -26,13 +26,19 @@ macro_rules! fixtures {
 }
 
 /// Every bundled capture (see fixtures/make.sh), by file name.
-pub const FIXTURES: [(&str, &[u8]); 6] = fixtures!(
+pub const FIXTURES: [(&str, &[u8]); 12] = fixtures!(
     "h264-aac-gop.mp4",
     "h264-aac-fragdur.mp4",
     "h264-every-frame.mp4",
     "hevc-aac-separate-moof.mp4",
     "aac-only.mp4",
     "opus-only.mp4",
+    "gst-h264-aac-frag1s.mp4",
+    "gst-h264-aac-frag2500ms.mp4",
+    "cmaf-styp-prft.mp4",
+    "h264-aac-global-sidx.mp4",
+    "h264-aac-cmaf-prft.mp4",
+    "h264-aac-emsg.mp4",
 );
 
 pub fn fixture(name: &str) -> &'static [u8] {
@@ -286,6 +292,21 @@ pub struct Parsed {
     pub fragments: Vec<Fragment>,
     /// The top-level boxes, in order.
     pub boxes: Vec<RawBox>,
+}
+
+/// Where the `moof` of the fragment at `offset` is: past the event boxes
+/// (`emsg`, `prft`) that open the fragment.
+pub fn past_events(bytes: &[u8], mut offset: usize) -> usize {
+    while matches!(&bytes[offset + 4..offset + 8], b"emsg" | b"prft") {
+        let size = u32::from_be_bytes([
+            bytes[offset],
+            bytes[offset + 1],
+            bytes[offset + 2],
+            bytes[offset + 3],
+        ]);
+        offset += size as usize;
+    }
+    offset
 }
 
 /// Takes an undamaged capture or asset apart; panics on what it cannot read.

@@ -7,6 +7,7 @@
 
 mod dash;
 mod hls;
+pub mod markers;
 mod multivariant;
 
 pub use dash::dash;
