@@ -83,7 +83,12 @@ async fn listing(
         return (StatusCode::SERVICE_UNAVAILABLE, "no asset published yet\n").into_response();
     };
     let records: Vec<_> = stream.retained().collect();
+    let events = state
+        .events
+        .events(&records, |sequence| stream.asset_path(sequence))
+        .await;
     let text = (format.render)(&Listing {
+        events: &events,
         descriptor: &stream.descriptor,
         records: &records,
         naming: &stream.naming,

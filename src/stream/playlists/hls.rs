@@ -24,6 +24,8 @@ const START_TARGETS: f64 = 3.0;
 pub fn hls(l: &Listing) -> String {
     let mut out = String::new();
     header(l, &mut out);
+    let anchor = l.descriptor.anchor_us.unwrap_or(l.started_us);
+    out.push_str(&super::markers::hls_dateranges(l.events, anchor));
     let mut generation: Option<u32> = None;
     for r in l.records {
         if generation != Some(r.init) {

@@ -16,6 +16,7 @@ pub use multivariant::{multivariant, MEDIA as HLS_MEDIA, MULTIVARIANT as HLS_MUL
 
 use crate::capture::maps::Maps;
 use crate::stream::descriptor::Descriptor;
+use crate::stream::events::Event;
 use crate::stream::index::Record;
 use crate::stream::naming::Naming;
 
@@ -33,6 +34,8 @@ pub struct Listing<'a> {
     pub started_us: u64,
     /// Mean bitrate of the stream, bits/s.
     pub bitrate_bps: u64,
+    /// The in-band events (`emsg`) of the listed assets, in order.
+    pub events: &'a [Event],
     // HLS:
     /// The viewer the playlists are rendered for (its `?client=` id), carried
     /// into the URLs they name; none for the files the publisher writes.
@@ -90,6 +93,7 @@ pub(super) mod tests {
         ended: bool,
     ) -> Listing<'a> {
         Listing {
+            events: &[],
             descriptor,
             records,
             naming,
