@@ -62,18 +62,12 @@ fn hevc_sps(hvcc: &mp4_atom::Hvcc) -> Option<FrameRate> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::capture::sps::tests::{hex, X264, X265};
 
     #[test]
     fn x264_avcc_at_24_fps() {
         // The SPS of fixtures/h264-aac-gop.mp4, through the sample entry.
-        let sps = hex("6764000cacd941419f9f011000000300100000030300f1429960");
+        let sps = hex(X264);
         let avcc = mp4_atom::Avcc {
             configuration_version: 1,
             avc_profile_indication: sps[1],
@@ -101,11 +95,7 @@ mod tests {
         // The VPS and SPS of fixtures/hevc-aac-separate-moof.mp4 (Main,
         // level 2, 320x180): x265 times only the SPS's VUI.
         let vps = hex("40010c01ffff01600000030090000003000003003c959409");
-        let sps = hex(concat!(
-            "420101016000000300900000030000030",
-            "03ca00a080c1f3e595952930bc05a0200",
-            "0007d20000ea6010"
-        ));
+        let sps = hex(X265);
         let array = |nal_unit_type, nal: Vec<u8>| mp4_atom::HvcCArray {
             completeness: true,
             nal_unit_type,

@@ -396,10 +396,11 @@ impl<'a> Bits<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn hex(s: &str) -> Vec<u8> {
+    /// Bytes from hex digits, for SPSs quoted from the fixtures.
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
@@ -408,10 +409,10 @@ mod tests {
 
     /// The SPS of fixtures/h264-aac-gop.mp4 (x264, High, level 1.2,
     /// 320x180 cropped from 320x192, 24 fps).
-    const X264: &str = "6764000cacd941419f9f011000000300100000030300f1429960";
+    pub(crate) const X264: &str = "6764000cacd941419f9f011000000300100000030300f1429960";
     /// The SPS of fixtures/hevc-aac-separate-moof.mp4 (x265, Main, level 2,
     /// 320x180, 30000/1001 in the VUI).
-    const X265: &str = concat!(
+    pub(crate) const X265: &str = concat!(
         "420101016000000300900000030000030",
         "03ca00a080c1f3e595952930bc05a0200",
         "0007d20000ea6010"
