@@ -8,8 +8,9 @@
 //! from its fields, because its `width()`/`height()` subtract the cropping
 //! unchecked and take a crop unit of 2 whatever the chroma format and field
 //! coding. HEVC is read by hand up to the VUI timing: `scuffle-h265` 0.2.2
-//! panics (an arithmetic overflow) on damaged SPSs, which the damage test
-//! below finds and a capture must never cause. Anything that does not parse
+//! panics (an arithmetic overflow) on damaged SPSs, as bit-flipping the one
+//! the damage test below uses shows, and a capture must never cause that.
+//! Anything that does not parse
 //! gives `None`, never a panic.
 
 use crate::capture::frame_rate::ratio;
