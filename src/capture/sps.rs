@@ -10,8 +10,7 @@
 //! coding. HEVC is read by hand up to the VUI timing: `scuffle-h265` 0.2.2
 //! panics (an arithmetic overflow) on damaged SPSs, as bit-flipping the one
 //! the damage test below uses shows, and a capture must never cause that.
-//! Anything that does not parse
-//! gives `None`, never a panic.
+//! Anything that does not parse gives `None`, never a panic.
 
 use crate::capture::frame_rate::ratio;
 use crate::capture::init::FrameRate;
