@@ -30,6 +30,7 @@ pub mod init;
 pub mod maps;
 pub mod segmenter;
 pub(crate) mod split;
+pub(crate) mod sps;
 pub mod stamps;
 pub(crate) mod timeline;
 pub mod ts;

@@ -7,7 +7,8 @@
 //! [`demux`] follows PAT → PMT, checks continuity counters and the PCR and
 //! gathers PES packets ([`pes`]) and SCTE-35 sections ([`psi`]); [`track`]
 //! turns each PES into samples, with [`annexb`] (H.264/HEVC to
-//! length-prefixed, parameter sets read by [`sps`]), [`adts`] (AAC) and
+//! length-prefixed, parameter sets read by
+//! [`capture::sps`](crate::capture::sps)), [`adts`] (AAC) and
 //! [`clock`] (33-bit wraps, jumps); [`muxer`] writes the initialisation
 //! ([`moov`]), `emsg` boxes from SCTE-35 ([`scte35`]) and one `moof` +
 //! `mdat` per GOP. Damage is never fatal: each kind is a warning, and what
@@ -23,7 +24,6 @@ mod packet;
 mod pes;
 pub mod psi;
 pub mod scte35;
-mod sps;
 mod sync;
 mod track;
 

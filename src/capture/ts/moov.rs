@@ -12,7 +12,7 @@ use mp4_atom::{
 
 use super::adts::AacConfig;
 use super::annexb::{ParamSets, VideoCodec};
-use super::sps::SpsInfo;
+use crate::capture::sps::SpsInfo;
 use crate::{Error, Result};
 
 /// The video timescale: the TS clock's own, so no stamp is rounded.

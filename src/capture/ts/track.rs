@@ -9,7 +9,7 @@ use super::annexb::{self, VideoCodec};
 use super::clock::{Program, StreamClock};
 use super::moov::{Entry, VIDEO_TIMESCALE};
 use super::pes::Pes;
-use super::sps;
+use crate::capture::sps;
 
 /// Samples per AAC frame.
 const AAC_FRAME: i64 = 1024;
