@@ -77,6 +77,7 @@ fn build(dir: &Path, n: u64) {
         timescale: TIMESCALE,
         interval_us: 2_000_000,
         size: None,
+        max_duration_us: None,
         tracks: vec![],
         first_sequence: 0,
         keep_us: None,

@@ -2,19 +2,35 @@
 //! playlist with hls.js, CMCD on, under the id the server issued it;
 //! playback advances, it starts behind live by the backset its playlist
 //! recommended, and `/backset.json` for that viewer reports the throughput
-//! and buffer the player sent (CMCD `mtp`, `bl`). `.ci/run` installs
-//! Chromium and the npm packages (tests/browser); where they are missing the
-//! test says so and passes.
+//! and buffer the player sent (CMCD `mtp`, `bl`). And hls.js plays the
+//! multivariant playlist live and once ended, with every asset kept and
+//! with `--keep-assets 4`: no error, no failed request, no stall, a live
+//! start within one asset of the playlist's `EXT-X-START`, an ended stream
+//! played from its start to its end. `.ci/run` installs Chromium and the
+//! npm packages (tests/browser); where they are missing the test says so
+//! and passes.
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use common::live::*;
+use common::records;
+
+/// One browser at a time: the tests here measure live starts, which a
+/// machine busy starting three Chromiums would make late.
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
+
+fn one_browser() -> MutexGuard<'static, ()> {
+    ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[test]
 fn hls_js_in_chromium_starts_behind_live_by_the_recommended_backset_and_plays() {
+    let _browser = one_browser();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/play.mjs");
     let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/hls.js");
     if !Path::new("/usr/bin/chromium").exists() || !modules.exists() {
@@ -105,4 +121,163 @@ fn player_facts_reach_the_server(result: &serde_json::Value) {
         backset["audience"]["clients"].as_u64() >= Some(1),
         "{backset}"
     );
+}
+
+fn hls_js_ready() -> bool {
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/hls.js");
+    let ready = Path::new("/usr/bin/chromium").exists() && modules.exists();
+    if !ready {
+        eprintln!("skipped: needs /usr/bin/chromium and `npm install` in tests/browser (.ci/run does both)");
+    }
+    ready
+}
+
+/// A live transmission with HLS on, served: segment fed the long capture
+/// in real time, with `extra` arguments.
+struct Transmission {
+    segment: Child,
+    _server: Server,
+    url: String,
+    out: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Transmission {
+    fn drop(&mut self) {
+        let _ = self.segment.kill();
+        let _ = self.segment.wait();
+    }
+}
+
+impl Transmission {
+    fn start(extra: &[&str]) -> Transmission {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let bytes = long_capture();
+        let pause = Duration::from_secs_f64(18.0 / (bytes.len() / 4096 + 1) as f64);
+        let mut args = vec!["--interval", "1s", "--hls"];
+        args.extend_from_slice(extra);
+        let (segment, _feeder) = paced_segment(&out, bytes, 4096, pause, &args);
+        let (server, url) = start_server(&out, "127.0.0.1:0");
+        Transmission {
+            segment,
+            _server: server,
+            url,
+            out,
+            _dir: dir,
+        }
+    }
+
+    fn wait_ended(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.segment.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "segment never finished");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The longest asset, s: how far a live start may be off.
+    fn longest_asset_s(&self) -> f64 {
+        records(&self.out)
+            .iter()
+            .map(|r| r.duration as f64 / 12288.0)
+            .fold(0.0, f64::max)
+    }
+
+    /// hls.js on the multivariant playlist, watched `watch` seconds.
+    fn play(&self, watch: u32) -> serde_json::Value {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/hls.mjs");
+        let o = Command::new("node")
+            .arg(&script)
+            .arg(format!("{}live.m3u8", self.url))
+            .arg(watch.to_string())
+            .output()
+            .expect("node runs");
+        let out = String::from_utf8_lossy(&o.stdout);
+        serde_json::from_str(out.trim().lines().last().unwrap_or("{}"))
+            .unwrap_or_else(|e| panic!("{e}: {out} {}", String::from_utf8_lossy(&o.stderr)))
+    }
+}
+
+/// hls.js loaded the variant the multivariant playlist describes, asked
+/// for the media playlist under its id, played on and never stalled.
+fn assert_played(r: &serde_json::Value, what: &str) {
+    eprintln!("{what}: {r}");
+    assert!(r["error"].is_null(), "{what}: {r}");
+    assert_eq!(r["errors"], serde_json::json!([]), "{what}: {r}");
+    assert_eq!(r["nonFatal"], serde_json::json!([]), "{what}: {r}");
+    assert_eq!(
+        r["failed"],
+        serde_json::json!([]),
+        "{what}: a failed request: {r}"
+    );
+    assert_eq!(r["advanced"], true, "{what}: playback advances: {r}");
+    assert_eq!(r["stalls"], 0, "{what}: stalled: {r}");
+    let client = r["client"].as_str().unwrap_or("?");
+    assert!(
+        r["mediaUrl"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!("live-av.m3u8?client={client}"))),
+        "{what}: the media playlist under the viewer's id: {r}"
+    );
+    assert!(r["levels"][0]["codecs"].as_str().is_some(), "{what}: {r}");
+}
+
+fn assert_live_start(r: &serde_json::Value, asset_s: f64, what: &str) {
+    assert_played(r, what);
+    assert_eq!(r["live"], true, "{what}: {r}");
+    let offset = -r["playlistOffset"].as_f64().unwrap_or(f64::NAN);
+    let target = r["targetDuration"].as_f64().unwrap_or(f64::NAN);
+    let behind = r["startBehind"].as_f64().unwrap_or(f64::NAN);
+    eprintln!(
+        "{what}: started {behind:.2} s behind live; EXT-X-START asked {offset:.2} s (target {target} s, /backset.json {:.2} s, one asset {asset_s:.2} s)",
+        r["issuedRecommended"].as_f64().unwrap_or(f64::NAN)
+    );
+    assert!(offset >= 3.0 * target, "{what}: {r}");
+    assert!((behind - offset).abs() <= asset_s, "{what}: {r}");
+}
+
+fn assert_played_to_end(r: &serde_json::Value, what: &str) {
+    assert_played(r, what);
+    assert_eq!(r["live"], false, "{what}: {r}");
+    let duration = r["totalduration"].as_f64().unwrap_or(f64::NAN);
+    let start = r["startTime"].as_f64().unwrap_or(f64::NAN);
+    let ended = r["ended"].as_f64().unwrap_or(f64::NAN);
+    eprintln!("{what}: played {start:.2} s to {ended:.2} s of {duration:.2} s");
+    assert!(start < 0.5, "{what}: starts at the start: {r}");
+    assert!(
+        (ended - duration).abs() < 0.5,
+        "{what}: stops at the end: {r}"
+    );
+}
+
+/// One transmission: hls.js joins it live (after 4 assets), then, once it
+/// has ended, plays it from its start to its end.
+fn live_then_ended(extra: &[&str]) {
+    let _browser = one_browser();
+    let mut t = Transmission::start(extra);
+    wait_for_assets(&t.out, 4);
+    let live = t.play(5);
+    assert_live_start(
+        &live,
+        t.longest_asset_s(),
+        &format!("hls.js live {extra:?}"),
+    );
+    t.wait_ended();
+    let ended = t.play(2);
+    assert_played_to_end(&ended, &format!("hls.js ended {extra:?}"));
+}
+
+#[test]
+fn hls_js_plays_the_multivariant_playlist_live_and_ended() {
+    if hls_js_ready() {
+        live_then_ended(&[]);
+    }
+}
+
+#[test]
+fn hls_js_plays_the_multivariant_playlist_live_and_ended_with_keep_assets_4() {
+    if hls_js_ready() {
+        live_then_ended(&["--keep-assets", "4"]);
+    }
 }

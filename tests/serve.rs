@@ -233,7 +233,7 @@ fn expired_assets_are_gone() {
     assert_eq!(code, 404);
     assert!(String::from_utf8_lossy(&body).contains("expired"));
     assert_eq!(get(&format!("{url}asset-00000004.mp4"), None).0, 200);
-    let (_, _, m3u8) = get(&format!("{url}live.m3u8"), None);
+    let (_, _, m3u8) = get(&format!("{url}live-av.m3u8"), None);
     assert!(String::from_utf8_lossy(&m3u8).contains("#EXT-X-MEDIA-SEQUENCE:3"));
     let _ = server.kill();
     let _ = server.wait();

@@ -11,7 +11,8 @@
 //! datastamps; [`asset`] assembles the headers, the [`maps`] box and the
 //! fragments. [`segmenter`] is the state machine that ties them together:
 //! fed byte chunks, it returns finished assets and warnings, and the caller
-//! owns files, clocks and signals.
+//! owns files, clocks and signals. [`ts`] turns an MPEG-TS capture into the
+//! fragmented-MP4 boxes the segmenter takes.
 //!
 //! Outside the crate, the segmenter, the framer, the maps box, tracks and
 //! finished assets are the interface; the rest is `pub(crate)`.
@@ -29,8 +30,10 @@ pub mod init;
 pub mod maps;
 pub mod segmenter;
 pub(crate) mod split;
+pub(crate) mod sps;
 pub mod stamps;
 pub(crate) mod timeline;
+pub mod ts;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -47,8 +47,9 @@ pub enum Command {
     Follow(FollowArgs),
 }
 
-/// Read a fragmented-MP4 capture from a file or standard input and cut it,
-/// at key frames, into media assets published atomically in OUTDIR.
+/// Read a fragmented-MP4 or MPEG-TS capture from a file, standard input or
+/// UDP and cut it, at key frames, into media assets published atomically
+/// in OUTDIR.
 ///
 /// Each asset is `ftyp` + `moov` (the capture's own), a maps box (timestamp
 /// and datastamp of every entry point), then `moof`+`mdat` fragments; every
@@ -64,9 +65,18 @@ pub struct SegmentArgs {
     /// The stream directory (created if missing).
     #[arg(value_parser = local_dir)]
     pub outdir: PathBuf,
-    /// The capture: a file, or `-` (the default) for standard input.
+    /// The capture: a file, `-` (the default) for standard input, or
+    /// `udp://host:port` to receive datagrams there (a multicast group as
+    /// host is joined). Fragmented MP4, or MPEG-TS (told by its sync
+    /// bytes): H.264/HEVC and AAC become the same fMP4 assets, SCTE-35
+    /// sections become `emsg` boxes.
     #[arg(default_value = "-")]
     pub input: String,
+    /// End the input once no datagram has come for this long after the
+    /// first (UDP input only; without it a UDP input ends on SIGINT or
+    /// SIGTERM).
+    #[arg(long, value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
     /// Start a new asset at the first key frame at or after the current
     /// asset's start plus this duration (30s, 1m30s, 2500ms, 1.5s).
     #[arg(long, default_value = "2s", value_name = "DURATION")]
@@ -78,10 +88,12 @@ pub struct SegmentArgs {
     pub size: Option<String>,
     /// Safety cut for a stream whose key frames stop: once the open asset is
     /// this long, cut it at the next fragment even without a key frame
-    /// (default 60s, or twice --interval if more). The asset after such a
-    /// cut starts without a key frame: its maps list no entry point, players
-    /// may not start from it and locate never points into it; the next key
-    /// frame ends it and starts an ordinary asset.
+    /// (default twice --interval with --hls or --dash, as the HLS target
+    /// duration is made from it; else 60s, or twice --interval if more).
+    /// The asset after such a cut starts without a key frame: its maps list
+    /// no entry point, players may not start from it and locate never
+    /// points into it; the next key frame ends it and starts an ordinary
+    /// asset.
     #[arg(long, value_name = "DURATION")]
     pub max_asset_duration: Option<String>,
     /// Safety cut like --max-asset-duration, once the open asset holds this
@@ -104,8 +116,9 @@ pub struct SegmentArgs {
     /// Keep only the newest N assets (like HLS hls_list_size).
     #[arg(long, value_name = "N")]
     pub keep_assets: Option<u64>,
-    /// Keep OUTDIR/live.m3u8 (HLS, CMAF byte ranges) up to date after each
-    /// publish.
+    /// Keep OUTDIR/live.m3u8 (HLS multivariant playlist) and the media
+    /// playlist it names, live-av.m3u8 (CMAF byte ranges), up to date after
+    /// each publish.
     #[arg(long)]
     pub hls: bool,
     /// Keep OUTDIR/live.mpd (DASH) up to date after each publish.
@@ -350,7 +363,8 @@ pub struct SimulateArgs {
 /// it is published and after it expires); /backset.json, this client's
 /// recommended and maximum backset and coefficients (from `advise`) with the
 /// live edge, asset duration and naming pattern; /locate?backset=30s (or
-/// at=, datastamp=, clamp=1) as `locate --json`; /live.m3u8 and /live.mpd;
+/// at=, datastamp=, clamp=1) as `locate --json`; /live.m3u8 (HLS
+/// multivariant, naming /live-av.m3u8, the media playlist) and /live.mpd;
 /// /stream.json and /index.bin. Nothing else is served.
 ///
 /// Audience facts kept for `advise`: clients downloading now (seen within 30

@@ -1,4 +1,5 @@
-//! The shell around the segmenter: reads the capture, feeds the core, hands
+//! The shell around the segmenter: reads the capture (a file, standard
+//! input or UDP; fragmented MP4, or MPEG-TS through the TS adapter), feeds the core, hands
 //! what it returns to the library's publisher with the wall-clock time,
 //! prints what happened, and stops cleanly on SIGINT/SIGTERM.
 
@@ -12,11 +13,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use backset::capture::framing::{Framer, RawBox};
 use backset::capture::segmenter::{self, Config, Event, Segmenter};
+use backset::capture::ts;
 use backset::stream::index::Record;
 use backset::stream::publisher::{self, Note, Publisher};
 use backset::units::{parse_duration_us, parse_size};
 
 use super::SegmentArgs;
+
+mod udp;
 
 /// What was left of an unfinished box at the end of input: its type, its
 /// offset, the bytes that came and the size it declared.
@@ -42,7 +46,12 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("installing signal handlers")?;
     }
-    let input = open_input(&args.input)?;
+    let idle = args
+        .idle_timeout
+        .as_deref()
+        .map(parse_duration_us)
+        .transpose()?;
+    let input = open_input(&args.input, idle)?;
     // A rendezvous: the reader reads the next boxes while the segmenter
     // publishes, and holds no more than those.
     let (tx, rx) = mpsc::sync_channel::<Input>(0);
@@ -90,7 +99,7 @@ fn publisher_config(args: &SegmentArgs) -> anyhow::Result<publisher::Config> {
         size,
         max_duration_us: safety_limit(
             args.max_asset_duration.as_deref().map(parse_duration_us),
-            segmenter::MAX_DURATION_US,
+            duration_limit_default(interval_us, args.hls || args.dash),
             interval_us,
             "--max-asset-duration must be more than 0 and at least --interval",
         )?,
@@ -112,6 +121,22 @@ fn publisher_config(args: &SegmentArgs) -> anyhow::Result<publisher::Config> {
         hls: args.hls,
         dash: args.dash,
     })
+}
+
+/// The default safety limit on an asset's duration. With playlists it is
+/// twice the interval: the HLS target duration is fixed from it for the
+/// playlist's life (RFC 8216 4.3.3.1) and players start three target
+/// durations behind live, so it must be small; and an encoder whose GOP is
+/// at most the interval (as it should be) makes assets shorter than
+/// interval + GOP <= 2 x interval, so the limit never cuts a healthy
+/// stream. Without playlists (or cutting by size alone) nothing depends on
+/// it but a runaway asset: the far limit stands.
+fn duration_limit_default(interval_us: u64, playlists: bool) -> u64 {
+    if playlists && interval_us > 0 {
+        interval_us.saturating_mul(2)
+    } else {
+        segmenter::MAX_DURATION_US
+    }
 }
 
 /// A safety limit: as given, which must be positive and at least the
@@ -207,7 +232,15 @@ fn say_published(publisher: &Publisher, record: &Record) {
     ));
 }
 
-fn open_input(name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
+/// The scheme of a UDP input, `udp://` (spelt so that no `//` stands in a
+/// string literal, which the repository's function-length tool reads as a
+/// comment).
+const UDP: &str = "udp:\u{2f}/";
+
+fn open_input(name: &str, idle_us: Option<u64>) -> anyhow::Result<Box<dyn Read + Send>> {
+    if let Some(address) = name.strip_prefix(UDP) {
+        return Ok(Box::new(udp::open(address, idle_us)?));
+    }
     if name == "-" {
         let stdin = std::io::stdin();
         // A bigger pipe buffer lets the encoder hand over 1 MiB per read
@@ -219,8 +252,67 @@ fn open_input(name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
     Ok(Box::new(file))
 }
 
-/// Reads the input into a framer and sends on each complete box.
+/// Reads the input: an MPEG-TS capture (told by its first bytes) through
+/// the TS adapter, anything else through the framer.
 fn read_into(mut input: Box<dyn Read + Send>, tx: mpsc::SyncSender<Input>) {
+    let mut head = Vec::with_capacity(ts::PROBE);
+    while head.len() < ts::PROBE {
+        let mut buf = [0u8; ts::PROBE];
+        match input.read(&mut buf[..ts::PROBE - head.len()]) {
+            Ok(0) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = tx.send(Input::Failed(e));
+                return;
+            }
+        }
+    }
+    let transport_stream = ts::is_transport_stream(&head);
+    let input: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(head).chain(input));
+    if transport_stream {
+        read_transport_stream(input, tx)
+    } else {
+        read_boxes(input, tx)
+    }
+}
+
+/// Reads an MPEG-TS capture through the adapter and sends on the boxes it
+/// makes; its warnings are printed as they come.
+fn read_transport_stream(mut input: Box<dyn Read + Send>, tx: mpsc::SyncSender<Input>) {
+    let mut adapter = ts::TsIngest::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut warnings = Vec::new();
+    loop {
+        let mut boxes = Vec::new();
+        let (done, made) = match input.read(&mut buf) {
+            Ok(0) => (true, adapter.finish(&mut boxes, &mut warnings)),
+            Ok(n) => (false, adapter.push(&buf[..n], &mut boxes, &mut warnings)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = tx.send(Input::Failed(e));
+                return;
+            }
+        };
+        for w in warnings.drain(..) {
+            say(format_args!("backset: warning: {w}"));
+        }
+        if !boxes.is_empty() && tx.send(Input::Boxes(boxes)).is_err() {
+            return;
+        }
+        if let Err(e) = made {
+            let _ = tx.send(Input::Bad(e));
+            return;
+        }
+        if done {
+            let _ = tx.send(Input::End(None));
+            return;
+        }
+    }
+}
+
+/// Reads the input into a framer and sends on each complete box.
+fn read_boxes(mut input: Box<dyn Read + Send>, tx: mpsc::SyncSender<Input>) {
     let mut framer = Framer::resyncing();
     loop {
         match framer.read_from(&mut input) {
@@ -282,5 +374,13 @@ mod tests {
         assert_eq!(limit(Some(2), 2), Ok(2));
         assert!(limit(Some(1), 2).is_err_and(|e| e.contains(refused)));
         assert!(limit(Some(0), 0).is_err());
+    }
+
+    #[test]
+    fn with_playlists_the_duration_limit_defaults_to_twice_the_interval() {
+        assert_eq!(duration_limit_default(2_000_000, true), 4_000_000);
+        assert_eq!(duration_limit_default(2_000_000, false), 60_000_000);
+        // Cutting by size alone, the interval says nothing of durations.
+        assert_eq!(duration_limit_default(0, true), 60_000_000);
     }
 }

@@ -28,6 +28,12 @@ pub struct Descriptor {
     /// Target asset size in bytes (`--size`), if cutting by data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// The cutter's safety limit on an asset's duration in µs
+    /// (`--max-asset-duration`): the longest asset it makes, so the HLS
+    /// target duration, fixed for the playlist's life, is known before the
+    /// first asset. Older `stream.json` files lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_us: Option<u64>,
     pub tracks: Vec<Track>,
     /// The oldest asset still kept; older ones were deleted by retention.
     #[serde(default)]

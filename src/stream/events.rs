@@ -62,7 +62,7 @@ pub struct Scan {
 }
 
 /// The scheme SCTE 214-1 gives SCTE-35 splice_info_sections in `emsg`.
-pub const SCTE35_SCHEME: &str = "urn:scte:scte35:2013:bin";
+pub const SCTE35_SCHEME: &str = crate::capture::ts::scte35::SCHEME;
 
 /// Finds the `emsg` and `prft` boxes of a whole asset.
 pub fn scan(asset: &[u8]) -> Result<Scan> {

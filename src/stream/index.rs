@@ -417,9 +417,11 @@ mod tests {
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         // Sparse: no disk is used, and a scan would read 100 GB of zeros.
         f.set_len(valid + (100 << 30)).unwrap();
+        // A scan of 100 GB takes minutes; the search takes microseconds.
+        // The bound is far from both, so a loaded machine cannot fail it.
         let started = std::time::Instant::now();
         let index = Index::open(&path).unwrap();
-        assert!(started.elapsed() < std::time::Duration::from_millis(500));
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
         assert_eq!(index.len(), 5);
         assert_eq!(index.last(), Some(record(4)));
         assert_eq!(index.tail(), Some((valid, 100 << 30)));

@@ -15,6 +15,7 @@ use crate::capture::maps::Maps;
 use crate::capture::segmenter::{self, Event, Resume};
 use crate::capture::stamps::rescale;
 use crate::stream::descriptor::{self, Descriptor};
+use crate::stream::events::{self, Event as InbandEvent};
 use crate::stream::index::{Record, Span};
 use crate::stream::naming::Naming;
 use crate::stream::playlists::{self, Listing};
@@ -71,6 +72,9 @@ pub struct Publisher {
     /// (`None` before the first).
     generation: u32,
     generation_init: Option<Vec<u8>>,
+    /// The in-band events (`emsg`) of the retained assets, by sequence, for
+    /// the playlists; kept only when they are written.
+    events: Vec<(u64, Vec<InbandEvent>)>,
 }
 
 impl Publisher {
@@ -91,6 +95,7 @@ impl Publisher {
             timescale: 0,
             interval_us: config.cut.interval_us,
             size: config.cut.size,
+            max_duration_us: Some(config.cut.max_duration_us),
             tracks: Vec::new(),
             first_sequence: previous.as_ref().map_or(0, |d| d.first_sequence),
             keep_us: config.keep_us,
@@ -115,6 +120,7 @@ impl Publisher {
             ),
             generation: generation.unwrap_or(0),
             generation_init,
+            events: Vec::new(),
             out,
             descriptor,
             hls: config.hls,
@@ -140,6 +146,7 @@ impl Publisher {
                 self.tracks_out.publish(asset.sequence())?;
                 let record = self.out.publish(&asset, now_us, self.generation)?;
                 self.published += 1;
+                self.scan_events(record.sequence, notes);
                 let expired = match self.window.as_mut() {
                     Some(window) => window.push(record),
                     None => Vec::new(),
@@ -205,8 +212,12 @@ impl Publisher {
             return Ok(());
         };
         let mut expired = Vec::new();
-        for record in self.out.records_from(self.descriptor.first_sequence)? {
-            expired.extend(window.push(record));
+        let retained = self.out.records_from(self.descriptor.first_sequence)?;
+        for record in &retained {
+            expired.extend(window.push(*record));
+        }
+        for record in retained {
+            self.scan_events(record.sequence, notes);
         }
         // A continued transmission under a tighter rule: what the earlier
         // run kept beyond it goes now, in the same order as ever.
@@ -228,6 +239,34 @@ impl Publisher {
         self.tracks_out.write_inits(self.generation, init)?;
         self.generation_init = Some(init.to_vec());
         Ok(())
+    }
+
+    /// Finds the in-band events of a published asset for the playlists
+    /// (read back from its file: they are a few boxes among its fragments).
+    fn scan_events(&mut self, sequence: u64, notes: &mut Vec<Note>) {
+        if !self.hls && !self.dash {
+            return;
+        }
+        let path = self.out.asset_path(sequence);
+        let found = std::fs::read(&path)
+            .map_err(crate::Error::io(&path))
+            .and_then(|bytes| events::scan(&bytes));
+        match found {
+            Ok(scan) if !scan.events.is_empty() => self.events.push((sequence, scan.events)),
+            Ok(_) => {}
+            Err(e) => notes.push(Note::Warning(format!(
+                "{}: its events are left out of the playlists: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// The in-band events of the retained assets, in order.
+    fn retained_events(&self) -> Vec<InbandEvent> {
+        self.events
+            .iter()
+            .flat_map(|(_, e)| e.iter().cloned())
+            .collect()
     }
 
     /// Records when media time 0 was received, from the first entry point
@@ -288,7 +327,9 @@ impl Publisher {
         let records: Vec<Record> = self.window.iter().flat_map(|w| w.kept().copied()).collect();
         let timescale = self.descriptor.timescale;
         let span = Span::of(&records, timescale);
+        let events = self.retained_events();
         let listing = Listing {
+            events: &events,
             descriptor: &self.descriptor,
             records: &records,
             naming: self.out.naming(),
@@ -297,10 +338,16 @@ impl Publisher {
             start_behind_s: 3.0 * span.asset_seconds,
             started_us: self.descriptor.started_us,
             bitrate_bps: span.bitrate_bps as u64,
+            client: None,
         };
         if self.hls {
+            // The media playlist first: the multivariant one names it.
             self.out
-                .write_file("live.m3u8", playlists::hls(&listing).as_bytes())?;
+                .write_file(playlists::HLS_MEDIA, playlists::hls(&listing).as_bytes())?;
+            self.out.write_file(
+                playlists::HLS_MULTIVARIANT,
+                playlists::multivariant(&listing).as_bytes(),
+            )?;
         }
         if self.dash {
             self.out
@@ -409,6 +456,7 @@ mod tests {
         let records: Vec<_> = stream.retained().collect();
         let span = Span::of(&records, stream.index.timescale);
         let listing = Listing {
+            events: &[],
             descriptor: &stream.descriptor,
             records: &records,
             naming: &stream.naming,
@@ -417,6 +465,7 @@ mod tests {
             start_behind_s: 3.0 * span.asset_seconds,
             started_us: stream.descriptor.started_us,
             bitrate_bps: span.bitrate_bps as u64,
+            client: None,
         };
         (playlists::hls(&listing), playlists::dash(&listing))
     }
@@ -569,12 +618,18 @@ mod tests {
                     return;
                 }
                 let (hls, dash) = as_a_reader_renders(d);
-                assert_eq!(std::fs::read_to_string(d.join("live.m3u8")).unwrap(), hls);
+                assert_eq!(
+                    std::fs::read_to_string(d.join("live-av.m3u8")).unwrap(),
+                    hls
+                );
+                assert!(std::fs::read_to_string(d.join("live.m3u8"))
+                    .unwrap()
+                    .ends_with("\nlive-av.m3u8\n"));
                 assert_eq!(std::fs::read_to_string(d.join("live.mpd")).unwrap(), dash);
                 checked += 1;
             });
             assert_eq!(checked, 4, "after each of 3 publishes and at the finish");
-            let hls = std::fs::read_to_string(d.join("live.m3u8")).unwrap();
+            let hls = std::fs::read_to_string(d.join("live-av.m3u8")).unwrap();
             assert!(hls.ends_with("#EXT-X-ENDLIST\n"));
             let first = if keep_assets.is_some() { 1 } else { 0 };
             assert!(hls.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{first}\n")));
@@ -611,7 +666,7 @@ mod tests {
         );
         assert_eq!(
             as_a_reader_renders(d).0,
-            std::fs::read_to_string(d.join("live.m3u8")).unwrap()
+            std::fs::read_to_string(d.join("live-av.m3u8")).unwrap()
         );
 
         let fresh = published(&publish(Config {

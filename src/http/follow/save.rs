@@ -204,6 +204,8 @@ impl Saver {
                 interval_us: maps.duration.saturating_mul(1_000_000)
                     / u64::from(maps.timescale.max(1)),
                 size: None,
+                // Not known from the assets; playlists fall back on the interval.
+                max_duration_us: None,
                 tracks,
                 first_sequence: maps.sequence,
                 keep_us: None,

@@ -12,6 +12,7 @@ mod cache;
 pub(crate) mod client_id;
 pub(crate) mod delivery;
 mod derived;
+mod event_cache;
 mod files;
 mod flight;
 mod listener;
@@ -97,6 +98,8 @@ struct Shared {
     ids: Issuer,
     cache: Mutex<RecentAssets>,
     flights: Flights,
+    /// The in-band events of assets the playlists listed.
+    events: event_cache::EventCache,
 }
 
 type AppState = Arc<Shared>;
@@ -181,11 +184,13 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         ids: Issuer::new(secret),
         cache: Mutex::new(RecentAssets::new(cache_bytes)),
         flights: Flights::new(shared_read_bytes),
+        events: event_cache::EventCache::default(),
     });
     let app = Router::new()
         .route("/backset.json", get(params::params))
         .route("/locate", get(params::locate))
         .route("/live.m3u8", get(playlist_routes::hls))
+        .route("/live-av.m3u8", get(playlist_routes::hls_media))
         .route("/live.mpd", get(playlist_routes::dash))
         .route("/time", get(time))
         .route("/{name}", get(assets::file))

@@ -1,5 +1,7 @@
 //! The live HLS and DASH playlists, each starting this client at its
-//! recommended backset.
+//! recommended backset: `/live.m3u8` (the HLS multivariant playlist, which
+//! carries the viewer's `?client=` on to the media playlist it names),
+//! `/live-av.m3u8` (the HLS media playlist) and `/live.mpd`.
 
 use std::net::SocketAddr;
 
@@ -20,6 +22,10 @@ pub struct Format {
 
 const HLS: Format = Format {
     content_type: "application/vnd.apple.mpegurl",
+    render: playlists::multivariant,
+};
+const HLS_MEDIA: Format = Format {
+    content_type: "application/vnd.apple.mpegurl",
     render: playlists::hls,
 };
 const DASH: Format = Format {
@@ -34,6 +40,15 @@ pub async fn hls(
     headers: HeaderMap,
 ) -> Response {
     listing(&state, peer.addr, &headers, &query, &HLS).await
+}
+
+pub async fn hls_media(
+    state: State<AppState>,
+    peer: ConnectInfo<Peer>,
+    query: Query<ViewerQuery>,
+    headers: HeaderMap,
+) -> Response {
+    listing(&state, peer.addr, &headers, &query, &HLS_MEDIA).await
 }
 
 pub async fn dash(
@@ -56,12 +71,24 @@ async fn listing(
         Ok(s) => s,
         Err(e) => return unavailable(e),
     };
-    let client = state.saw(headers, query, addr).await.key;
+    let asker = state.saw(headers, query, addr).await;
+    let client = asker.key;
+    // The id the media playlist's URL carries: the verified one however it
+    // came (header, query, CMCD), else whatever `?client=` said.
+    let carried = match asker.issued {
+        true => Some(client.as_str()),
+        false => query.client.as_deref(),
+    };
     let Some(params) = advice_for(&stream, state, &client).await else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no asset published yet\n").into_response();
     };
     let records: Vec<_> = stream.retained().collect();
+    let events = state
+        .events
+        .events(&records, |sequence| stream.asset_path(sequence))
+        .await;
     let text = (format.render)(&Listing {
+        events: &events,
         descriptor: &stream.descriptor,
         records: &records,
         naming: &stream.naming,
@@ -70,6 +97,7 @@ async fn listing(
         start_behind_s: params.advice.recommended_s,
         started_us: stream.descriptor.started_us,
         bitrate_bps: params.bitrate_bps,
+        client: carried,
     });
     (
         [

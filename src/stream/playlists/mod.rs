@@ -1,20 +1,24 @@
 //! Playlists for standard players, rendered as text from index records: a
-//! live HLS media playlist (CMAF fMP4: each asset's media part is one
-//! segment, addressed by byte range, with the asset's own `ftyp`+`moov` as
-//! `EXT-X-MAP`) and a live DASH MPD (one Adaptation Set per track over the
-//! per-track files beside the assets, one Period per `moov`). No I/O: the publisher writes them beside the assets from
+//! live HLS multivariant playlist naming one media playlist (CMAF fMP4:
+//! each asset's media part is one segment, addressed by byte range, with
+//! its generation's init file as `EXT-X-MAP`) and a live DASH MPD (one
+//! Adaptation Set per track over the per-track files beside the assets, one
+//! Period per `moov`). No I/O: the publisher writes them beside the assets from
 //! the records it holds, the server renders them per client.
 
 mod dash;
 mod dash_set;
 mod dash_timing;
 mod hls;
+pub mod markers;
+mod multivariant;
 
 pub use dash::dash;
-pub use hls::hls;
+pub use hls::{hls, start_offset_s, target_duration};
+pub use multivariant::{multivariant, MEDIA as HLS_MEDIA, MULTIVARIANT as HLS_MULTIVARIANT};
 
-use crate::capture::maps::Maps;
 use crate::stream::descriptor::Descriptor;
+use crate::stream::events::Event;
 use crate::stream::index::Record;
 use crate::stream::naming::Naming;
 
@@ -32,16 +36,17 @@ pub struct Listing<'a> {
     pub started_us: u64,
     /// Mean bitrate of the stream, bits/s.
     pub bitrate_bps: u64,
+    /// The in-band events (`emsg`) of the listed assets, in order.
+    pub events: &'a [Event],
+    // HLS:
+    /// The viewer the playlists are rendered for (its `?client=` id), carried
+    /// into the URLs they name; none for the files the publisher writes.
+    pub client: Option<&'a str>,
 }
 
 impl Listing<'_> {
     pub(super) fn secs(&self, ticks: u64) -> f64 {
         ticks as f64 / f64::from(self.timescale.max(1))
-    }
-
-    /// Bytes of `ftyp`+`moov` at the start of an asset (before its maps).
-    pub(super) fn init_len(r: &Record) -> u64 {
-        u64::from(r.header_len).saturating_sub(Maps::encoded_len(r.entries as usize) as u64)
     }
 }
 
@@ -85,6 +90,7 @@ pub(super) mod tests {
         ended: bool,
     ) -> Listing<'a> {
         Listing {
+            events: &[],
             descriptor,
             records,
             naming,
@@ -93,6 +99,7 @@ pub(super) mod tests {
             start_behind_s: 6.5,
             started_us: 1_764_000_000_000_000,
             bitrate_bps: 200_000,
+            client: None,
         }
     }
 }
