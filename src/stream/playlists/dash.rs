@@ -258,4 +258,25 @@ mod tests {
         );
         assert!(text.contains("audio_channel_configuration:2011\" value=\"1\""));
     }
+
+    #[test]
+    fn each_adaptation_set_names_the_in_band_event_schemes() {
+        let (d, rs, n) = (descriptor(), records(), Naming::default());
+        let events = [crate::stream::events::Event {
+            offset: 0,
+            version: 1,
+            scheme: "urn:scte:scte35:2013:bin".into(),
+            value: String::new(),
+            id: 7,
+            time_s: 7.0,
+            duration_s: None,
+            message: vec![0xFC],
+        }];
+        let mut l = listing(&d, &rs, &n, false);
+        l.events = &events;
+        let text = dash(&l);
+        let inband = "<InbandEventStream schemeIdUri=\"urn:scte:scte35:2013:bin\" value=\"\"/>";
+        assert_eq!(text.matches(inband).count(), 2, "{text}");
+        assert!(!dash(&listing(&d, &rs, &n, false)).contains("InbandEventStream"));
+    }
 }

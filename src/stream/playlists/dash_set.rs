@@ -67,6 +67,9 @@ pub(super) fn adaptation_set(out: &mut String, l: &Listing, t: &Timing, p: &Peri
         "    <AdaptationSet id=\"{}\" contentType=\"{kind}\" mimeType=\"{mime}\" segmentAlignment=\"true\" startWithSAP=\"1\">",
         track.id
     );
+    // The segments carry the capture's `emsg` boxes; players read them once
+    // the set names their scheme.
+    out.push_str(&super::markers::dash_inband(l.events, "      "));
     let codecs = if track.codecs.is_empty() {
         &track.codec
     } else {
