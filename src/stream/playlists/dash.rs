@@ -20,7 +20,8 @@ const PROFILE: &str = "urn:mpeg:dash:profile:isoff-live:2011";
 /// whatever backset is recommended.
 const MIN_DELAY_SEGMENTS: f64 = 2.0;
 
-pub fn dash(l: &Listing) -> String {
+pub fn dash(listing: &Listing) -> String {
+    let l = &listed(listing);
     let timing = Timing::of(l);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     mpd_element(&mut out, l, &timing);
@@ -47,6 +48,20 @@ pub fn dash(l: &Listing) -> String {
     }
     out.push_str("</MPD>\n");
     out
+}
+
+/// What the MPD lists: a live stream under retention leaves out its oldest
+/// asset, the one deleted next. A player never starts there (see
+/// [`delay_s`]), and a server answering from a view a moment old (`serve`
+/// rereads the index every 200 ms) would otherwise name an asset that is
+/// already gone.
+fn listed<'a>(l: &Listing<'a>) -> Listing<'a> {
+    let retention = l.descriptor.keep_assets.is_some() || l.descriptor.keep_us.is_some();
+    let records = match l.records {
+        [_, rest @ ..] if retention && !l.ended && !rest.is_empty() => rest,
+        all => all,
+    };
+    Listing { records, ..*l }
 }
 
 /// The `MPD` element's attributes: its type, clock and buffer figures.
