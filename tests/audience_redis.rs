@@ -6,54 +6,14 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::live::*;
+use common::redis::{start_redis_on, Redis};
 use common::*;
 
-struct Redis(Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A Redis of its own on a free loopback port, nothing saved; `None` (the
-/// test skips) where Debian's redis-server is not installed, outside CI.
 fn start_redis() -> Option<(Redis, String)> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    start_redis_on(port)
-}
-
-fn start_redis_on(port: u16) -> Option<(Redis, String)> {
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn();
-    let child = match child {
-        Ok(c) => c,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipped: redis-server cannot run here ({e}); CI installs it");
-            return None;
-        }
-        Err(e) => panic!("redis-server: {e}"),
-    };
-    let redis = Redis(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some((redis, format!("redis://127.0.0.1:{port}/0")))
+    start_redis_on(common::nginx::free_port())
 }
 
 fn get(url: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {

@@ -6,87 +6,25 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use common::live::{long_capture, paced_segment, start_server, wait_for_assets};
-use common::netns::in_ci;
+use common::nginx::{nginx_or_skip, start_nginx, Nginx};
 use common::{
     backset, concatenated, decode_errors, framemd5, payloads, records, video_packet_flags,
 };
 
-/// An nginx the test owns: stopped when dropped, also when the test panics.
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// nginx, or `None` after saying why the test is skipped (under CI, a
-/// failure: CI installs it).
-fn nginx_or_skip(test: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("nginx"))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        let why = format!("{test}: nginx is not installed (apt-get install -y nginx)");
-        assert!(!in_ci(), "{why}");
-        let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
-    }
-    found
-}
-
-/// nginx serving `root` on a free loopback port, configured in `dir`: one
-/// process in the foreground, its log on standard error, every request in
-/// `dir/access.log` with the viewer id follow sends. Ranges and sendfile
-/// are nginx's defaults for static files.
-fn start_nginx(bin: &Path, dir: &Path, root: &Path) -> (Nginx, String, PathBuf) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let d = dir.display();
-    let log = dir.join("access.log");
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log stderr;\n\
-         pid {d}/nginx.pid;\nevents {{ worker_connections 64; }}\nhttp {{\n\
-         sendfile on;\ndefault_type application/octet-stream;\n\
-         types {{ application/json json; video/mp4 mp4; }}\n\
-         log_format ids '$http_x_backset_client $request_uri $status';\n\
-         access_log {log} ids;\n\
-         client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
-         fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-         server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
-        log = log.display(),
-        root = root.display(),
+/// nginx serving `root` as static files (ranges and sendfile are its
+/// defaults).
+fn start_static(bin: &Path, dir: &Path, root: &Path) -> (Nginx, String, PathBuf) {
+    let http = format!(
+        "sendfile on;\ntypes {{ application/json json; video/mp4 mp4; }}\n\
+         server {{ listen 127.0.0.1:PORT; root {}; }}",
+        root.display()
     );
-    let path = dir.join("nginx.conf");
-    std::fs::write(&path, conf).unwrap();
-    let nginx = Nginx(
-        Command::new(bin)
-            .args(["-p", dir.to_str().unwrap(), "-e", "stderr", "-c"])
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nginx never listened on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (nginx, format!("http://127.0.0.1:{port}/"), log)
+    start_nginx(bin, dir, &http)
 }
 
 /// `follow URL ARGS…` writing to `out`, its log piped.
@@ -139,7 +77,7 @@ fn follow_from_plain_nginx_and_save_a_stream_that_resumes() {
     let bytes = long_capture();
     let pause = Duration::from_secs_f64(9.0 / (bytes.len() / 4096 + 1) as f64);
     let (mut segment, feeder) = paced_segment(&out, bytes, 4096, pause, &["--interval", "1s"]);
-    let (nginx, url, access) = start_nginx(&bin, &dir.path().join("nginx"), &out);
+    let (nginx, url, access) = start_static(&bin, &dir.path().join("nginx"), &out);
     wait_for_assets(&out, 4);
 
     // A viewer that draws its own backset, and a first --save run that

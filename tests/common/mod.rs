@@ -4,6 +4,8 @@
 
 pub mod live;
 pub mod netns;
+pub mod nginx;
+pub mod redis;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
