@@ -76,7 +76,13 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     // After a failure (a full disk, say) the first error is the one to report.
-    match (shell.publisher.finish(now_us()), failure) {
+    let finish = shell.publisher.finish(now_us(), &mut shell.notes);
+    for note in shell.notes.drain(..) {
+        if let Note::Warning(w) = note {
+            say(format_args!("backset: warning: {w}"));
+        }
+    }
+    match (finish, failure) {
         (Err(e), None) => Err(e.into()),
         (Err(e), Some(first)) => {
             say(format_args!("backset: warning: {e}"));

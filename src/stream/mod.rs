@@ -16,6 +16,7 @@
 
 pub mod descriptor;
 pub mod events;
+pub(crate) mod expiry;
 pub mod index;
 pub mod locate;
 pub mod maps_reader;

@@ -16,6 +16,7 @@ use crate::capture::segmenter::{self, Event, Resume};
 use crate::capture::stamps::rescale;
 use crate::stream::descriptor::{self, Descriptor};
 use crate::stream::events::{self, Event as InbandEvent};
+use crate::stream::expiry::Expiry;
 use crate::stream::index::{Record, Span};
 use crate::stream::naming::Naming;
 use crate::stream::playlists::{self, Listing};
@@ -75,6 +76,8 @@ pub struct Publisher {
     /// The in-band events (`emsg`) of the retained assets, by sequence, for
     /// the playlists; kept only when they are written.
     events: Vec<(u64, Vec<InbandEvent>)>,
+    /// Expired assets whose files are kept a while yet.
+    expiry: Expiry,
 }
 
 impl Publisher {
@@ -105,6 +108,11 @@ impl Publisher {
             ended: false,
             ended_us: None,
         };
+        // Files an earlier run kept past expiry for its players (it ended
+        // or was killed before their time was up) go now.
+        if let Some(d) = &previous {
+            out.remove_expired_files(d.first_sequence)?;
+        }
         // A continued transmission goes on in its last generation while
         // its moov stays the same.
         let generation = out.last_record()?.map(|r| r.init);
@@ -121,6 +129,7 @@ impl Publisher {
             generation: generation.unwrap_or(0),
             generation_init,
             events: Vec::new(),
+            expiry: Expiry::default(),
             out,
             descriptor,
             hls: config.hls,
@@ -151,7 +160,8 @@ impl Publisher {
                     Some(window) => window.push(record),
                     None => Vec::new(),
                 };
-                self.expire(&expired, notes)?;
+                self.expire(&expired, now_us)?;
+                self.remove_due(now_us, notes);
                 self.write_playlists()?;
                 notes.push(Note::Published(record));
                 Ok(())
@@ -165,14 +175,18 @@ impl Publisher {
 
     /// Marks the transmission ended (if it ever started) and rewrites the
     /// playlists as complete.
-    pub fn finish(&mut self, now_us: u64) -> Result<()> {
+    pub fn finish(&mut self, now_us: u64, notes: &mut Vec<Note>) -> Result<()> {
         if self.descriptor.timescale == 0 {
             return Ok(());
         }
         self.descriptor.ended = true;
         self.descriptor.ended_us = Some(now_us);
         self.out.write_descriptor(&self.descriptor)?;
-        self.write_playlists()
+        self.write_playlists()?;
+        // Nothing is listed any more past the ended window: what expired
+        // goes now rather than outlive the writer.
+        self.remove_due(u64::MAX, notes);
+        Ok(())
     }
 
     /// Assets published by this publisher (not counting a resumed
@@ -219,9 +233,11 @@ impl Publisher {
         for record in retained {
             self.scan_events(record.sequence, notes);
         }
-        // A continued transmission under a tighter rule: what the earlier
-        // run kept beyond it goes now, in the same order as ever.
-        self.expire(&expired, notes)
+        // A continued transmission under a tighter rule: what the earlier run kept beyond the rule was listed by no
+        // playlist since that run ended: it goes at once.
+        self.expire(&expired, 0)?;
+        self.remove_due(u64::MAX, notes);
+        Ok(())
     }
 
     /// Writes the init files of the asset's initialisation when it starts
@@ -285,17 +301,35 @@ impl Publisher {
 
     /// Moves the window's start in the descriptor first, then deletes, so
     /// `locate` never answers with an asset about to disappear.
-    fn expire(&mut self, expired: &[u64], notes: &mut Vec<Note>) -> Result<()> {
-        let Some(&last) = expired.last() else {
+    fn expire(&mut self, expired: &[Record], now_us: u64) -> Result<()> {
+        let Some(last) = expired.last() else {
             return Ok(());
         };
         self.descriptor.first_sequence = self
             .window
             .as_ref()
             .and_then(Retention::first)
-            .unwrap_or(last + 1);
+            .unwrap_or(last.sequence + 1);
         self.out.write_descriptor(&self.descriptor)?;
-        for &sequence in expired {
+        let first = self.descriptor.first_sequence;
+        self.events.retain(|(sequence, _)| *sequence >= first);
+        // Kept for its own duration plus the playlist's, as RFC 8216 6.2.2
+        // asks, and never less than a second.
+        let kept: Vec<Record> = self.window.iter().flat_map(|w| w.kept().copied()).collect();
+        let window_s = Span::of(&kept, self.descriptor.timescale).seconds;
+        for r in expired {
+            let own_s = crate::stream::locate::seconds(r.duration, self.descriptor.timescale);
+            let grace_us = ((own_s + window_s) * 1e6).max(1e6) as u64;
+            self.expiry
+                .defer(r.sequence, r.init, now_us.saturating_add(grace_us));
+        }
+        Ok(())
+    }
+
+    /// Deletes the files of expired assets whose time is up (all of them at
+    /// `u64::MAX`), then the init files no asset kept or pending uses.
+    fn remove_due(&mut self, now_us: u64, notes: &mut Vec<Note>) {
+        for sequence in self.expiry.due(now_us) {
             let removed = self
                 .out
                 .remove_asset(sequence)
@@ -304,17 +338,20 @@ impl Publisher {
                 notes.push(Note::Warning(e.to_string()));
             }
         }
-        let oldest_generation = self
+        let kept = self
             .window
             .as_ref()
             .and_then(|w| w.kept().next())
             .map(|r| r.init);
-        if let Some(g) = oldest_generation.filter(|&g| g > 0) {
-            if let Err(e) = self.tracks_out.remove_inits_before(g) {
+        let oldest = match (self.expiry.oldest_generation(), kept) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(0),
+        };
+        if oldest > 0 {
+            if let Err(e) = self.tracks_out.remove_inits_before(oldest) {
                 notes.push(Note::Warning(e.to_string()));
             }
         }
-        Ok(())
     }
 
     /// Rewrites the playlists (each atomically) from the retained records:
@@ -421,7 +458,7 @@ mod tests {
             }
             after(&publisher);
         }
-        publisher.finish(T0 + 60_000_000).unwrap();
+        publisher.finish(T0 + 60_000_000, &mut Vec::new()).unwrap();
         after(&publisher);
         notes
     }
@@ -540,7 +577,7 @@ mod tests {
             publisher.handle(event, T0 + 1, &mut Vec::new()).unwrap();
         }
         assert!(!descriptor(dir.path()).ended);
-        publisher.finish(T0 + 9).unwrap();
+        publisher.finish(T0 + 9, &mut Vec::new()).unwrap();
         let d = descriptor(dir.path());
         assert_eq!((d.ended, d.ended_us), (true, Some(T0 + 9)));
         // As written, down to what the file leaves out (track defaults).
@@ -552,7 +589,7 @@ mod tests {
     fn a_publisher_that_never_started_writes_no_descriptor() {
         let dir = tempfile::tempdir().unwrap();
         let (mut publisher, _) = Publisher::open(config(dir.path()), T0).unwrap();
-        publisher.finish(T0).unwrap();
+        publisher.finish(T0, &mut Vec::new()).unwrap();
         assert!(store::read_descriptor(dir.path()).unwrap().is_none());
         assert_eq!(publisher.published(), 0);
     }
@@ -594,8 +631,11 @@ mod tests {
             publisher.handle(event, T0, &mut notes).unwrap();
         }
         assert_eq!(descriptor(d).first_sequence, 1);
-        assert!(matches!(notes.get(2), Some(Note::Warning(w)) if w.contains("asset-00000000.mp4")));
-        assert!(matches!(notes.get(3), Some(Note::Published(r)) if r.sequence == 2));
+        assert!(matches!(notes.get(2), Some(Note::Published(r)) if r.sequence == 2));
+        // Its files are kept a while for players that listed it; then the
+        // failed deletion is a warning, not a failure.
+        publisher.finish(T0 + 1, &mut notes).unwrap();
+        assert!(matches!(notes.get(3), Some(Note::Warning(w)) if w.contains("asset-00000000.mp4")));
         assert!(asset(1).is_file() && asset(2).is_file());
         assert_eq!(index(d).len(), 3, "the index keeps every record");
     }

@@ -51,6 +51,15 @@ impl Stream {
         (i >= self.first()).then(|| self.index.get(i)).flatten()
     }
 
+    /// The record of asset `sequence`, retained or not: what a server
+    /// answers an expired asset's files by while the writer still keeps
+    /// them for players that listed it (`stream::expiry`).
+    pub fn indexed(&self, sequence: u64) -> Option<Record> {
+        let base = self.index.get(0)?.sequence;
+        self.index
+            .get(usize::try_from(sequence.checked_sub(base)?).ok()?)
+    }
+
     pub(crate) fn asset_path(&self, sequence: u64) -> PathBuf {
         self.dir.join(self.naming.name(sequence))
     }

@@ -35,8 +35,8 @@ impl Retention {
         }
     }
 
-    /// Adds a published asset; returns the sequence numbers that expire.
-    pub fn push(&mut self, record: Record) -> Vec<u64> {
+    /// Adds a published asset; returns the records that expire.
+    pub fn push(&mut self, record: Record) -> Vec<Record> {
         self.kept.push_back(record);
         let edge = record.end();
         let mut expired = Vec::new();
@@ -58,7 +58,7 @@ impl Retention {
             if !expire {
                 break;
             }
-            expired.push(oldest.sequence);
+            expired.push(*oldest);
             self.kept.pop_front();
         }
         expired
@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn a_count_keeps_the_newest_n() {
         let mut r = Retention::new(None, Some(3)).unwrap();
-        let expired: Vec<u64> = (0..6).flat_map(|s| r.push(rec(s))).collect();
+        let expired: Vec<u64> = (0..6)
+            .flat_map(|s| r.push(rec(s)))
+            .map(|r| r.sequence)
+            .collect();
         assert_eq!(expired, vec![0, 1, 2]);
         assert_eq!(r.first(), Some(3));
     }
@@ -104,7 +107,10 @@ mod tests {
     #[test]
     fn a_window_keeps_assets_that_end_inside_it() {
         let mut r = Retention::new(Some(5000), None).unwrap();
-        let expired: Vec<u64> = (0..6).flat_map(|s| r.push(rec(s))).collect();
+        let expired: Vec<u64> = (0..6)
+            .flat_map(|s| r.push(rec(s)))
+            .map(|r| r.sequence)
+            .collect();
         // Edge 12 s: assets ending after 7 s are kept (3: 6-8 s, 4, 5).
         assert_eq!(expired, vec![0, 1, 2]);
         assert_eq!(r.first(), Some(3));
@@ -113,7 +119,10 @@ mod tests {
     #[test]
     fn with_both_an_asset_is_kept_while_either_keeps_it() {
         let mut r = Retention::new(Some(5000), Some(5)).unwrap();
-        let expired: Vec<u64> = (0..6).flat_map(|s| r.push(rec(s))).collect();
+        let expired: Vec<u64> = (0..6)
+            .flat_map(|s| r.push(rec(s)))
+            .map(|r| r.sequence)
+            .collect();
         assert_eq!(expired, vec![0]);
         assert!(Retention::new(None, None).is_none());
     }
@@ -121,7 +130,10 @@ mod tests {
     #[test]
     fn with_no_rule_every_asset_is_kept() {
         let mut r = Retention::keep_all();
-        let expired: Vec<u64> = (0..6).flat_map(|s| r.push(rec(s))).collect();
+        let expired: Vec<u64> = (0..6)
+            .flat_map(|s| r.push(rec(s)))
+            .map(|r| r.sequence)
+            .collect();
         assert!(expired.is_empty());
         assert_eq!(
             r.kept().map(|r| r.sequence).collect::<Vec<_>>(),

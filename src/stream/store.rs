@@ -200,6 +200,23 @@ impl OutDir {
         Ok(())
     }
 
+    /// Deletes the files of assets before `first` (the asset, its maps, its
+    /// track segments) that an earlier writer kept past their expiry.
+    pub fn remove_expired_files(&self, first: u64) -> Result<()> {
+        for entry in fs::read_dir(&self.dir).map_err(Error::io(&self.dir))? {
+            let entry = entry.map_err(Error::io(&self.dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let expired = match self.naming.parse(&name) {
+                Some(Name::Asset(n) | Name::TrackSegment(n, _) | Name::Maps(n)) => n < first,
+                _ => false,
+            };
+            if expired {
+                fs::remove_file(entry.path()).map_err(Error::io(entry.path()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The newest index record, if any.
     pub fn last_record(&self) -> Result<Option<Record>> {
         let path = self.dir.join(INDEX_FILE);

@@ -206,10 +206,8 @@ mod tests {
 
     const T0: u64 = 1_764_000_000_000_000;
 
-    /// Publishes two captures back to back (the encoder restarted with
-    /// another codec: a second generation) with `--hls --dash`.
-    fn publish(dir: &Path, keep_assets: Option<u64>) -> Vec<Record> {
-        let config = Config {
+    fn config(dir: &Path, keep_assets: Option<u64>) -> Config {
+        Config {
             dir: dir.to_path_buf(),
             prefix: "asset".into(),
             new: false,
@@ -219,19 +217,30 @@ mod tests {
             keep_assets,
             hls: true,
             dash: true,
-        };
-        let (mut publisher, resume) = Publisher::open(config, T0).unwrap();
-        let mut segmenter = Segmenter::new(segmenter::Config::default(), resume);
+        }
+    }
+
+    /// The events of two captures back to back (the encoder restarted
+    /// with another codec: a second generation).
+    fn two_generations() -> Vec<Event> {
+        let mut segmenter = Segmenter::new(segmenter::Config::default(), None);
         let mut events: Vec<Event> = Vec::new();
         for name in ["h264-aac-gop.mp4", "hevc-aac-separate-moof.mp4"] {
             segmenter.push(fixture(name), T0, &mut events).unwrap();
         }
         segmenter.finish(&mut events).unwrap();
+        events
+    }
+
+    /// Publishes [`two_generations`] with `--hls --dash`.
+    fn publish(dir: &Path, keep_assets: Option<u64>) -> Vec<Record> {
+        let (mut publisher, _) = Publisher::open(config(dir, keep_assets), T0).unwrap();
+        let events = two_generations();
         let mut notes = Vec::new();
         for event in events {
             publisher.handle(event, T0, &mut notes).unwrap();
         }
-        publisher.finish(T0).unwrap();
+        publisher.finish(T0, &mut notes).unwrap();
         notes
             .into_iter()
             .filter_map(|n| match n {
@@ -318,5 +327,38 @@ mod tests {
                 .flat_map(|r| [1, 2].map(|t| n.track_segment_name(r.sequence, t))),
         );
         assert_eq!(files(dir.path()), want);
+    }
+
+    #[test]
+    fn an_expired_assets_files_stay_while_players_may_still_fetch_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut publisher, _) = Publisher::open(config(dir.path(), Some(2)), T0).unwrap();
+        let n = Naming::default();
+        let on_disk = |s: u64| dir.path().join(n.name(s)).is_file();
+        let (mut notes, mut published, mut now) = (Vec::new(), 0, T0);
+        for event in two_generations() {
+            let asset = matches!(event, Event::Asset(_));
+            publisher.handle(event, now, &mut notes).unwrap();
+            if asset {
+                published += 1;
+                // Assets 3 s apart: a 2 s one expires with 4 s of
+                // playlist behind it, so 6 s of grace: two publishes.
+                now += 3_000_000;
+            }
+            if published == 3 {
+                assert!(on_disk(0), "asset 0 just left the playlists: still there");
+            }
+        }
+        assert_eq!(publisher.descriptor().first_sequence, published - 2);
+        assert!(published >= 5, "{published} assets");
+        assert!(!on_disk(0), "6 s after it expired, asset 0 is gone");
+        assert!(on_disk(published - 3), "the last to expire is still kept");
+        publisher.finish(now, &mut notes).unwrap();
+        assert!(!on_disk(published - 3), "the end takes what was kept");
+        let failed = |n: &Note| matches!(n, Note::Warning(w) if w.contains("asset-0"));
+        assert!(
+            !notes.iter().any(failed),
+            "every deletion worked: {notes:?}"
+        );
     }
 }

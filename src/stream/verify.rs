@@ -274,11 +274,16 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Repo
 
     let listed: BTreeSet<u64> = retained.iter().map(|r| r.sequence).collect();
     let next = records.last().map_or(0, |r| r.sequence.saturating_add(1));
+    let kept_after_expiry = match stream.descriptor.ended {
+        true => 0..0,
+        false => records.first().map_or(0, |r| r.sequence)..stream.descriptor.first_sequence,
+    };
     for name in file_names(dir)? {
         let Some(sequence) = stream.naming.sequence_of(&name) else {
             continue;
         };
-        match stray(sequence, next, &listed) {
+        match stray(sequence, next, &listed, kept_after_expiry.clone()) {
+            Some(Stray::Expired) => notes.push(Problem::new(&name, None, "expired: kept a while for the players that listed it (deleted once its time is up or the transmission ends)".into())),
             Some(Stray::Publishing) => notes.push(Problem::new(&name, None, "written but not indexed yet: a publish in progress or interrupted (a restarted segment removes it)".into())),
             Some(Stray::Unlisted) => problems.push(Problem::new(&name, None, "an asset file the index does not list (or lists as expired)".into())),
             None => {}
@@ -381,15 +386,26 @@ fn file_names(dir: &Path) -> Result<Vec<String>> {
 enum Stray {
     /// The next asset, renamed into place before its record is appended.
     Publishing,
-    /// Expired, or never indexed.
+    /// Expired while live: the writer keeps its files a while for the
+    /// players that listed it (`stream::expiry`).
+    Expired,
+    /// Never indexed, or expired in a transmission that has ended.
     Unlisted,
 }
 
 /// Asset `sequence` found on disk, `next` the sequence the index expects
-/// next, `listed` the retained ones: `None` when the file belongs.
-fn stray(sequence: u64, next: u64, listed: &BTreeSet<u64>) -> Option<Stray> {
+/// next, `listed` the retained ones, `expired` the indexed ones before them
+/// while the transmission is live: `None` when the file belongs.
+fn stray(
+    sequence: u64,
+    next: u64,
+    listed: &BTreeSet<u64>,
+    expired: std::ops::Range<u64>,
+) -> Option<Stray> {
     if sequence == next {
         Some(Stray::Publishing)
+    } else if expired.contains(&sequence) {
+        Some(Stray::Expired)
     } else if !listed.contains(&sequence) {
         Some(Stray::Unlisted)
     } else {
@@ -608,9 +624,10 @@ mod tests {
     #[test]
     fn an_unlisted_asset_is_a_publish_in_progress_only_when_it_is_next() {
         let listed: BTreeSet<u64> = (5..10).collect();
-        assert_eq!(stray(7, 10, &listed), None);
-        assert_eq!(stray(10, 10, &listed), Some(Stray::Publishing));
-        assert_eq!(stray(4, 10, &listed), Some(Stray::Unlisted));
-        assert_eq!(stray(11, 10, &listed), Some(Stray::Unlisted));
+        assert_eq!(stray(7, 10, &listed, 0..0), None);
+        assert_eq!(stray(10, 10, &listed, 0..0), Some(Stray::Publishing));
+        assert_eq!(stray(4, 10, &listed, 0..0), Some(Stray::Unlisted));
+        assert_eq!(stray(4, 10, &listed, 3..5), Some(Stray::Expired));
+        assert_eq!(stray(11, 10, &listed, 3..5), Some(Stray::Unlisted));
     }
 }

@@ -302,7 +302,7 @@ fn publish_in_reads(
         }
         publisher.handle(e, NOW, &mut notes).unwrap();
     }
-    publisher.finish(NOW).unwrap();
+    publisher.finish(NOW, &mut Vec::new()).unwrap();
     assert!(!body.exists(), "the body file goes at the publish");
     std::fs::read(dir.join("asset-00000000.mp4")).unwrap()
 }

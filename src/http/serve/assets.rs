@@ -60,7 +60,14 @@ pub async fn file(
         }
         None => return not_found(format!("{name}: not a file of this stream")),
     };
-    let Some(record) = stream.record(sequence) else {
+    // An expired asset is answered while its file is still kept for the
+    // players that listed it.
+    let kept = || {
+        stream
+            .indexed(sequence)
+            .filter(|_| stream.asset_path(sequence).is_file())
+    };
+    let Some(record) = stream.record(sequence).or_else(kept) else {
         let newest = stream.index.last().map(|r| r.sequence);
         return if newest.is_some_and(|n| sequence <= n) {
             not_found(format!(

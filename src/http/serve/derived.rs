@@ -28,15 +28,27 @@ pub async fn answer(
     headers: &HeaderMap,
 ) -> Response {
     let file_name = stream.naming.render(name);
+    let path = state.dir.join(&file_name);
+    // What expired is answered while its files are still kept for the
+    // players that listed it (`stream::expiry`).
+    let kept = |r: Record| {
+        let on_disk = path.is_file() || stream.asset_path(r.sequence).is_file();
+        on_disk.then_some(r)
+    };
     let source = match name {
-        Name::Init(g) | Name::TrackInit(g, _) => stream.retained().find(|r| r.init == g),
-        Name::TrackSegment(sequence, _) | Name::Maps(sequence) => stream.record(sequence),
+        Name::Init(g) | Name::TrackInit(g, _) => stream
+            .retained()
+            .find(|r| r.init == g)
+            // An older generation's file, kept for its expired assets.
+            .or_else(|| path.is_file().then(|| stream.retained().next()).flatten()),
+        Name::TrackSegment(sequence, _) | Name::Maps(sequence) => stream
+            .record(sequence)
+            .or_else(|| stream.indexed(sequence).and_then(kept)),
         Name::Asset(_) => None,
     };
     let Some(record) = source else {
         return not_found(format!("{file_name}: no retained asset it belongs to"));
     };
-    let path = state.dir.join(&file_name);
     let kind = match name {
         Name::Maps(_) => "application/octet-stream",
         _ => MP4,
