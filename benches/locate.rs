@@ -84,6 +84,7 @@ fn build(dir: &Path, n: u64) {
         keep_assets: None,
         started_us: 0,
         anchor_us: None,
+        composition_offset: None,
         ended: false,
         ended_us: None,
     };

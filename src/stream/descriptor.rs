@@ -53,6 +53,13 @@ pub struct Descriptor {
     /// the first asset with an entry point is published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor_us: Option<u64>,
+    /// How much later than its decode time the reference track's first key
+    /// frame is presented in the assets (its composition offset: B-frames),
+    /// in `timescale` ticks. Timestamps are presentation times, decode
+    /// times in the assets start at 0, so this is where a player that
+    /// buffers by composition time (MSE) finds transmission time 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composition_offset: Option<u64>,
     /// True once the transmission has ended: no asset follows the last one.
     pub ended: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -105,6 +105,7 @@ impl Publisher {
             keep_assets: config.keep_assets,
             started_us: previous.as_ref().map_or(now_us, |d| d.started_us),
             anchor_us: previous.as_ref().and_then(|d| d.anchor_us),
+            composition_offset: previous.as_ref().and_then(|d| d.composition_offset),
             ended: false,
             ended_us: None,
         };
@@ -147,6 +148,7 @@ impl Publisher {
             Event::Started { tracks, timescale } => self.start(tracks, timescale, notes),
             Event::Fragment { sequence, bytes } => {
                 self.out.append_fragment(sequence, &bytes)?;
+                self.note_composition_offset(&bytes)?;
                 self.tracks_out.append(sequence, &bytes)
             }
             Event::Asset(asset) => {
@@ -283,6 +285,35 @@ impl Publisher {
             .iter()
             .flat_map(|(_, e)| e.iter().cloned())
             .collect()
+    }
+
+    /// Records the reference track's composition offset from the first
+    /// fragment that has a sample of it (the asset's key frame), for the
+    /// MPD's times (`Descriptor::composition_offset`).
+    fn note_composition_offset(&mut self, fragment: &[bytes::Bytes]) -> Result<()> {
+        if self.descriptor.composition_offset.is_some() {
+            return Ok(());
+        }
+        let tracks = &self.descriptor.tracks;
+        let Some(track) = tracks
+            .iter()
+            .find(|t| t.kind == crate::capture::init::TrackKind::Video)
+            .or(tracks.first())
+        else {
+            return Ok(());
+        };
+        let joined: Vec<u8> = fragment.iter().flat_map(|b| b.iter().copied()).collect();
+        let Some(cts) = crate::stream::track_view::first_composition_offset(&joined, track.id)
+        else {
+            return Ok(());
+        };
+        let ticks = rescale(
+            u64::try_from(cts).unwrap_or(0),
+            track.timescale,
+            self.descriptor.timescale,
+        );
+        self.descriptor.composition_offset = Some(ticks);
+        self.out.write_descriptor(&self.descriptor)
     }
 
     /// Records when media time 0 was received, from the first entry point

@@ -159,6 +159,21 @@ pub fn track_fragments(body: &[u8], track_id: u32, out: &mut Vec<u8>) -> Result<
     Ok(())
 }
 
+/// The composition offset (presentation less decode time) of track
+/// `track_id`'s first sample in `fragment` (boxes as an asset holds them),
+/// in that track's ticks; `None` when it has no sample of the track or
+/// cannot be read.
+pub fn first_composition_offset(fragment: &[u8], track_id: u32) -> Option<i64> {
+    let (_, start, end) = boxes(fragment, "fragment")
+        .ok()?
+        .into_iter()
+        .find(|(kind, _, _)| kind == b"moof")?;
+    let moof = Moof::decode(&mut &fragment[start..end]).ok()?;
+    let traf = moof.traf.iter().find(|t| t.tfhd.track_id == track_id)?;
+    let first = traf.trun.iter().find_map(|t| t.samples.iter().next())?;
+    Some(first.cts.unwrap_or(0))
+}
+
 /// One `moof` + `mdat` cut down to a track; false when the track is not in it.
 fn one_fragment(
     body: &[u8],
@@ -294,6 +309,17 @@ mod tests {
             carried >= 2,
             "the fixture's SCTE-35 events are in the assets"
         );
+    }
+
+    #[test]
+    fn the_first_key_frame_is_presented_after_its_decode_time_with_b_frames() {
+        let outcome = segment(fixture("h264-aac-gop.mp4"), 2_000_000);
+        let body = outcome.assets()[0].body();
+        // Two frames of 512 ticks: x264's B-frame delay at 24 fps, 12288 Hz.
+        assert_eq!(first_composition_offset(body, 1), Some(1024));
+        assert_eq!(first_composition_offset(body, 2), Some(0));
+        assert_eq!(first_composition_offset(body, 9), None);
+        assert_eq!(first_composition_offset(&body[..20], 1), None);
     }
 
     #[test]

@@ -212,6 +212,7 @@ impl Saver {
                 keep_assets: None,
                 started_us: now_us,
                 anchor_us: None,
+                composition_offset: None,
                 ended: false,
                 ended_us: None,
             },

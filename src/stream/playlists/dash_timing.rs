@@ -10,11 +10,13 @@
 //! segment.
 //!
 //! `origin` is where the segments' own clock (their `tfdt` plus composition
-//! offsets, what MSE buffers by) has transmission time 0: for a capture
-//! whose decode times start at 0 with B-frames it is the first key frame's
-//! composition offset (83 ms in the `h264-aac-gop` fixture). The index does
-//! not record it yet, so it is 0 and a B-frame video track is buffered that
-//! much later than its `S@t` say; both players tolerate it.
+//! offsets, what MSE buffers by) has transmission time 0: decode times
+//! start at 0, so with B-frames it is the first key frame's composition
+//! offset (83 ms in the `h264-aac-gop` fixture), which the descriptor
+//! records (`composition_offset`). Every `S@t` is moved by it, so a B-frame
+//! video track is buffered where its `S@t` say; the audio, whose samples
+//! are presented at their decode times, then starts up to that much before
+//! its `S@t`, which players take as a small overlap.
 
 use crate::capture::init::Track;
 use crate::capture::stamps::rescale;
@@ -48,8 +50,7 @@ pub(super) struct Period<'a> {
 impl Timing {
     pub fn of(l: &Listing) -> Timing {
         let timescale = l.timescale.max(1);
-        // Not recorded in the index or the descriptor yet (module doc).
-        let origin = 0;
+        let origin = l.descriptor.composition_offset.unwrap_or(0);
         let base = match (l.ended, l.records.first()) {
             (true, Some(r)) => r.start + origin,
             _ => 0,
