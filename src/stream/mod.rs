@@ -29,3 +29,6 @@ pub mod store;
 pub(crate) mod track_files;
 pub mod track_view;
 pub mod verify;
+
+#[cfg(test)]
+mod tests;
