@@ -244,11 +244,14 @@ impl OutDir {
     }
 
     pub fn write_descriptor(&self, d: &Descriptor) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(d).unwrap_or_default();
-        write_atomically(&self.dir.join(descriptor::FILE), false, |f| {
-            f.write_all(&bytes)
-        })
+        write_descriptor(&self.dir, d)
     }
+}
+
+/// Writes `dir`'s descriptor atomically.
+pub(crate) fn write_descriptor(dir: &Path, d: &Descriptor) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(d).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomically(&dir.join(descriptor::FILE), false, |f| f.write_all(&bytes))
 }
 
 /// The open asset's fragments, appended as they come; removed when dropped
@@ -360,7 +363,7 @@ pub(crate) fn write_atomically(
 /// Takes the directory's writer lock without waiting, and writes this
 /// process's pid into it. Held by another: an error naming its pid, and
 /// nothing in the directory changed.
-fn lock(dir: &Path) -> Result<File> {
+pub(crate) fn lock(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
     let mut file = OpenOptions::new()
         .read(true)

@@ -13,20 +13,18 @@
 //! directory that `verify` refuses. One writer per directory, as for
 //! `segment`: DIR's `.lock` is held while saving.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-
-use crate::capture::framing::{read_header, Claim, RawBox};
+use crate::capture::framing::Framer;
 use crate::capture::init::{Init, Track};
 use crate::capture::maps::Maps;
 use crate::stream::descriptor::{self, Descriptor};
 use crate::stream::index::{IndexWriter, Record};
 use crate::stream::maps_reader::{maps_in, Layout};
 use crate::stream::naming::Naming;
-use crate::stream::store::{read_descriptor, write_atomically, INDEX_FILE, LOCK_FILE};
+use crate::stream::store::{lock, read_descriptor, write_atomically, write_descriptor, INDEX_FILE};
 use crate::{Error, Result};
 
 pub struct Saver {
@@ -161,7 +159,7 @@ impl Saver {
         d.ended = true;
         d.ended_us = Some(now_us);
         let d = d.clone();
-        self.write_descriptor(&d)
+        write_descriptor(&self.dir, &d)
     }
 
     /// A directory a run that saw the end left: more follows now.
@@ -172,7 +170,7 @@ impl Saver {
         d.ended = false;
         d.ended_us = None;
         let d = d.clone();
-        self.write_descriptor(&d)
+        write_descriptor(&self.dir, &d)
     }
 
     fn naming(&self) -> Naming {
@@ -217,74 +215,27 @@ impl Saver {
                 ended_us: None,
             },
         };
-        self.write_descriptor(&d)?;
+        write_descriptor(&self.dir, &d)?;
         self.descriptor = Some(d);
         let (writer, _) = IndexWriter::open(&self.dir.join(INDEX_FILE), maps.timescale, false)?;
         self.index = Some(writer);
         Ok(())
     }
-
-    fn write_descriptor(&self, d: &Descriptor) -> Result<()> {
-        let json = serde_json::to_vec_pretty(d).map_err(|e| Error::Internal(e.to_string()))?;
-        write_atomically(&self.dir.join(descriptor::FILE), false, |f| {
-            f.write_all(&json)
-        })
-    }
 }
 
 /// The tracks of an init (`ftyp` + `moov`), for the saved `stream.json`.
 fn tracks(init: &[u8]) -> std::result::Result<Vec<Track>, String> {
+    let mut framer = Framer::default();
+    framer.push(init);
     let mut boxes = Vec::new();
-    let mut at = 0usize;
-    while let Some(header) = read_header(&init[at..]) {
-        let Claim::Size(size) = header.size else {
-            break;
-        };
-        let end = usize::try_from(size)
-            .ok()
-            .and_then(|s| at.checked_add(s))
-            .filter(|&e| e <= init.len() && e > at)
-            .ok_or("a box of the init runs past it")?;
-        boxes.push(RawBox {
-            offset: at as u64,
-            kind: header.kind,
-            header_len: header.len,
-            bytes: Bytes::copy_from_slice(&init[at..end]),
-            skipped_before: None,
-            doubted: None,
-        });
-        at = end;
+    while let Some(b) = framer.next_box().map_err(|e| e.to_string())? {
+        boxes.push(b);
     }
     let find = |kind: &[u8; 4]| boxes.iter().find(|b| &b.kind == kind);
     let moov = find(b"moov").ok_or("no moov in the asset")?;
     Init::parse(find(b"ftyp"), moov)
         .map(|init| init.tracks)
         .map_err(|e| e.to_string())
-}
-
-/// DIR's `.lock`, held while saving, as `segment` holds it while writing.
-fn lock(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(Error::io(&path))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            return Err(Error::Usage(format!(
-            "{}: another backset is writing there (it holds {LOCK_FILE}): one writer per directory",
-            dir.display()
-        )))
-        }
-        Err(TryLockError::Error(err)) => return Err(Error::Io { path, err }),
-    }
-    let _ = file.set_len(0);
-    let _ = writeln!(file, "{}", std::process::id());
-    Ok(file)
 }
 
 #[cfg(test)]
