@@ -76,6 +76,8 @@ pub struct Publisher {
     /// The in-band events (`emsg`) of the retained assets, by sequence, for
     /// the playlists; kept only when they are written.
     events: Vec<(u64, Vec<InbandEvent>)>,
+    /// Whether a fragment of the open asset came with an `emsg`.
+    open_has_events: bool,
     /// Expired assets whose files are kept a while yet.
     expiry: Expiry,
 }
@@ -130,6 +132,7 @@ impl Publisher {
             generation: generation.unwrap_or(0),
             generation_init,
             events: Vec::new(),
+            open_has_events: false,
             expiry: Expiry::default(),
             out,
             descriptor,
@@ -149,6 +152,10 @@ impl Publisher {
             Event::Fragment { sequence, bytes } => {
                 self.out.append_fragment(sequence, &bytes)?;
                 self.note_composition_offset(&bytes)?;
+                // Event boxes open the fragment they go with: only an asset
+                // that had one is read back for its events.
+                let first = bytes.iter().find(|b| !b.is_empty());
+                self.open_has_events |= first.is_some_and(|b| b.get(4..8) == Some(b"emsg"));
                 self.tracks_out.append(sequence, &bytes)
             }
             Event::Asset(asset) => {
@@ -157,7 +164,9 @@ impl Publisher {
                 self.tracks_out.publish(asset.sequence())?;
                 let record = self.out.publish(&asset, now_us, self.generation)?;
                 self.published += 1;
-                self.scan_events(record.sequence, notes);
+                if std::mem::take(&mut self.open_has_events) {
+                    self.scan_events(record.sequence, notes);
+                }
                 let expired = match self.window.as_mut() {
                     Some(window) => window.push(record),
                     None => Vec::new(),
