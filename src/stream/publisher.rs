@@ -410,10 +410,7 @@ impl Publisher {
             descriptor: &self.descriptor,
             records: &records,
             naming: self.out.naming(),
-            timescale,
-            ended: self.descriptor.ended,
             start_behind_s: 3.0 * span.asset_seconds,
-            started_us: self.descriptor.started_us,
             bitrate_bps: span.bitrate_bps as u64,
             client: None,
         };

@@ -92,10 +92,7 @@ async fn listing(
         descriptor: &stream.descriptor,
         records: &records,
         naming: &stream.naming,
-        timescale: stream.index.timescale,
-        ended: stream.descriptor.ended,
         start_behind_s: params.advice.recommended_s,
-        started_us: stream.descriptor.started_us,
         bitrate_bps: params.bitrate_bps,
         client: carried,
     });

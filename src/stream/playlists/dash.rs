@@ -37,7 +37,7 @@ pub fn dash(listing: &Listing) -> String {
         }
         out.push_str("  </Period>\n");
     }
-    if !l.ended {
+    if !l.descriptor.ended {
         // The server's own clock (`serve` answers `/time`); a static host
         // has no such file, and the players then read the `Date` header of
         // the MPD itself.
@@ -58,7 +58,7 @@ pub fn dash(listing: &Listing) -> String {
 fn listed<'a>(l: &Listing<'a>) -> Listing<'a> {
     let retention = l.descriptor.keep_assets.is_some() || l.descriptor.keep_us.is_some();
     let records = match l.records {
-        [_, rest @ ..] if retention && !l.ended && !rest.is_empty() => rest,
+        [_, rest @ ..] if retention && !l.descriptor.ended && !rest.is_empty() => rest,
         all => all,
     };
     Listing { records, ..*l }
@@ -73,14 +73,14 @@ fn mpd_element(out: &mut String, l: &Listing, timing: &Timing) {
         "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"{PROFILE}\" minBufferTime=\"{}\"",
         duration(longest_s)
     );
-    if l.ended {
+    if l.descriptor.ended {
         let _ = write!(
             out,
             " type=\"static\" mediaPresentationDuration=\"{}\"",
             duration(timing.duration_s(l.records))
         );
     } else {
-        let anchor = l.descriptor.anchor_us.unwrap_or(l.started_us);
+        let anchor = l.descriptor.anchor_us.unwrap_or(l.descriptor.started_us);
         let published = l.records.last().map_or(anchor, |r| r.published_us);
         let window: u64 = l.records.iter().map(|r| r.duration).sum();
         let delay = delay_s(l, longest_s);
@@ -130,12 +130,12 @@ fn duration(s: f64) -> String {
 mod tests {
     use super::*;
     use crate::stream::naming::Naming;
-    use crate::stream::playlists::tests::{descriptor, listing, records};
+    use crate::stream::playlists::tests::{descriptor, ended, listing, records};
 
     #[test]
     fn a_live_mpd_has_one_adaptation_set_per_component_with_codecs() {
         let (d, rs, n) = (descriptor(), records(), Naming::default());
-        let text = dash(&listing(&d, &rs, &n, false));
+        let text = dash(&listing(&d, &rs, &n));
         assert!(text.contains("type=\"dynamic\""), "{text}");
         assert_eq!(text.matches("<AdaptationSet").count(), 2, "{text}");
         assert!(text.contains("contentType=\"video\" mimeType=\"video/mp4\""));
@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn segments_are_addressed_per_track_from_the_first_retained_number() {
         let (d, rs, n) = (descriptor(), records(), Naming::default());
-        let text = dash(&listing(&d, &rs, &n, false));
+        let text = dash(&listing(&d, &rs, &n));
         assert!(text.contains(
             "<SegmentTemplate timescale=\"12288\" initialization=\"asset-init-0000.track1.mp4\" \
              media=\"asset-$Number%08d$.track1.m4s\" startNumber=\"3\">"
@@ -162,7 +162,7 @@ mod tests {
             "initialization=\"asset-init-0000.track2.mp4\" media=\"asset-$Number%08d$.track2.m4s\""
         ));
         // The pattern is the naming's, number for number.
-        let l = listing(&d, &rs, &n, false);
+        let l = listing(&d, &rs, &n);
         let pattern = super::super::dash_set::media_pattern(&l, &d.tracks[0]);
         assert_eq!(
             pattern.replace("$Number%08d$", "00000007"),
@@ -177,24 +177,24 @@ mod tests {
     #[test]
     fn a_live_mpd_keeps_players_at_least_two_segments_back_and_names_a_clock() {
         let (d, rs, n) = (descriptor(), records(), Naming::default());
-        let text = dash(&listing(&d, &rs, &n, false));
+        let text = dash(&listing(&d, &rs, &n));
         assert!(
             text.contains("suggestedPresentationDelay=\"PT6.500S\""),
             "{text}"
         );
-        let mut young = listing(&d, &rs, &n, false);
+        let mut young = listing(&d, &rs, &n);
         young.start_behind_s = 0.0;
         assert!(dash(&young).contains("suggestedPresentationDelay=\"PT4.000S\""));
         // Four assets kept: no deeper than two assets from the oldest.
         let mut kept = d.clone();
         kept.keep_assets = Some(4);
-        let four = dash(&listing(&kept, &rs, &n, false));
+        let four = dash(&listing(&kept, &rs, &n));
         assert!(
             four.contains("suggestedPresentationDelay=\"PT4.000S\""),
             "{four}"
         );
         kept.keep_assets = Some(8);
-        let eight = dash(&listing(&kept, &rs, &n, false));
+        let eight = dash(&listing(&kept, &rs, &n));
         assert!(
             eight.contains("suggestedPresentationDelay=\"PT6.500S\""),
             "{eight}"
@@ -219,7 +219,8 @@ mod tests {
     #[test]
     fn an_ended_mpd_is_static_from_its_first_retained_segment() {
         let (d, rs, n) = (descriptor(), records(), Naming::default());
-        let text = dash(&listing(&d, &rs, &n, true));
+        let e = ended(&d);
+        let text = dash(&listing(&e, &rs, &n));
         assert!(
             text.contains("type=\"static\" mediaPresentationDuration=\"PT6.000S\""),
             "{text}"
@@ -234,7 +235,7 @@ mod tests {
         let (d, n) = (descriptor(), Naming::default());
         let mut rs = records();
         rs[2].init = 1;
-        let text = dash(&listing(&d, &rs, &n, false));
+        let text = dash(&listing(&d, &rs, &n));
         assert_eq!(text.matches("<Period ").count(), 2, "{text}");
         assert!(
             text.contains("<Period id=\"p1\" start=\"PT10.000S\">"),
@@ -244,7 +245,8 @@ mod tests {
             "initialization=\"asset-init-0001.track1.mp4\" media=\"asset-$Number%08d$.track1.m4s\" \
              startNumber=\"5\" presentationTimeOffset=\"122880\">"
         ), "{text}");
-        let ended = dash(&listing(&d, &rs, &n, true));
+        let e = ended(&d);
+        let ended = dash(&listing(&e, &rs, &n));
         assert!(
             ended.contains("<Period id=\"p1\" start=\"PT4.000S\">"),
             "{ended}"
@@ -260,7 +262,7 @@ mod tests {
             "first_sequence":0,"started_us":1764000000000000,"ended":false}"#;
         let d: crate::stream::descriptor::Descriptor = serde_json::from_str(json).unwrap();
         let (rs, n) = (records(), Naming::default());
-        let text = dash(&listing(&d, &rs, &n, false));
+        let text = dash(&listing(&d, &rs, &n));
         assert_eq!(text.matches("<AdaptationSet").count(), 1, "{text}");
         assert!(
             text.contains("contentType=\"audio\" mimeType=\"audio/mp4\""),
@@ -287,11 +289,11 @@ mod tests {
             duration_s: None,
             message: vec![0xFC],
         }];
-        let mut l = listing(&d, &rs, &n, false);
+        let mut l = listing(&d, &rs, &n);
         l.events = &events;
         let text = dash(&l);
         let inband = "<InbandEventStream schemeIdUri=\"urn:scte:scte35:2013:bin\" value=\"\"/>";
         assert_eq!(text.matches(inband).count(), 2, "{text}");
-        assert!(!dash(&listing(&d, &rs, &n, false)).contains("InbandEventStream"));
+        assert!(!dash(&listing(&d, &rs, &n)).contains("InbandEventStream"));
     }
 }

@@ -49,9 +49,9 @@ pub(super) struct Period<'a> {
 
 impl Timing {
     pub fn of(l: &Listing) -> Timing {
-        let timescale = l.timescale.max(1);
+        let timescale = l.descriptor.timescale.max(1);
         let origin = l.descriptor.composition_offset.unwrap_or(0);
-        let base = match (l.ended, l.records.first()) {
+        let base = match (l.descriptor.ended, l.records.first()) {
             (true, Some(r)) => r.start + origin,
             _ => 0,
         };

@@ -24,7 +24,7 @@ const START_TARGETS: f64 = 3.0;
 pub fn hls(l: &Listing) -> String {
     let mut out = String::new();
     header(l, &mut out);
-    let anchor = l.descriptor.anchor_us.unwrap_or(l.started_us);
+    let anchor = l.descriptor.anchor_us.unwrap_or(l.descriptor.started_us);
     out.push_str(&super::markers::hls_dateranges(l.events, anchor));
     let mut generation: Option<u32> = None;
     for r in l.records {
@@ -42,7 +42,7 @@ pub fn hls(l: &Listing) -> String {
         let _ = writeln!(out, "#EXT-X-BYTERANGE:{}@{}", r.media_len(), r.header_len);
         let _ = writeln!(out, "{}", l.naming.name(r.sequence));
     }
-    if l.ended {
+    if l.descriptor.ended {
         out.push_str("#EXT-X-ENDLIST\n");
     }
     out
@@ -70,7 +70,7 @@ fn header(l: &Listing, out: &mut String) {
     if l.records.iter().all(|r| r.entries > 0) {
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     }
-    if !l.ended {
+    if !l.descriptor.ended {
         let _ = writeln!(
             out,
             "#EXT-X-START:TIME-OFFSET=-{:.3},PRECISE=YES",
@@ -110,7 +110,7 @@ pub fn start_offset_s(l: &Listing) -> f64 {
 /// Before the anchor is known (no key frame published yet), the
 /// transmission's start stands in.
 fn program_date_time(l: &Listing, r: &Record) -> String {
-    let anchor = l.descriptor.anchor_us.unwrap_or(l.started_us);
+    let anchor = l.descriptor.anchor_us.unwrap_or(l.descriptor.started_us);
     let us = anchor.saturating_add((l.secs(r.start) * 1e6).round() as u64);
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_micros(us)).to_string()
 }
@@ -119,12 +119,12 @@ fn program_date_time(l: &Listing, r: &Record) -> String {
 mod tests {
     use super::*;
     use crate::stream::naming::Naming;
-    use crate::stream::playlists::tests::{descriptor, listing, records};
+    use crate::stream::playlists::tests::{descriptor, ended, listing, records};
 
     #[test]
     fn hls_addresses_each_assets_media_part_by_byte_range_after_a_stable_map() {
         let (d, rs, n) = (descriptor(), records(), Naming::default());
-        let text = hls(&listing(&d, &rs, &n, false));
+        let text = hls(&listing(&d, &rs, &n));
         assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:6\n"), "{text}");
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:3\n"));
         assert!(text.contains("#EXT-X-INDEPENDENT-SEGMENTS\n"));
@@ -140,7 +140,8 @@ mod tests {
             text.contains("#EXTINF:2.00000,\n#EXT-X-BYTERANGE:50000@1440\nasset-00000005.mp4\n")
         );
         assert!(!text.contains("ENDLIST"));
-        let ended = hls(&listing(&d, &rs, &n, true));
+        let e = ended(&d);
+        let ended = hls(&listing(&e, &rs, &n));
         assert!(ended.ends_with("#EXT-X-ENDLIST\n") && !ended.contains("EXT-X-START"));
     }
 
@@ -148,28 +149,28 @@ mod tests {
     fn the_target_comes_from_the_cutters_limit_and_the_start_keeps_three_targets_back() {
         let (mut d, rs, n) = (descriptor(), records(), Naming::default());
         // No limit recorded: twice the 2 s interval.
-        let text = hls(&listing(&d, &rs, &n, false));
+        let text = hls(&listing(&d, &rs, &n));
         assert!(text.contains("#EXT-X-TARGETDURATION:4\n"), "{text}");
         // 3 x 4 s is more than the 6.5 s recommended.
         assert!(text.contains("#EXT-X-START:TIME-OFFSET=-12.000,PRECISE=YES\n"));
         d.max_duration_us = Some(2_400_000);
-        let text = hls(&listing(&d, &rs, &n, false));
+        let text = hls(&listing(&d, &rs, &n));
         assert!(text.contains("#EXT-X-TARGETDURATION:3\n"), "{text}");
         assert!(text.contains("#EXT-X-START:TIME-OFFSET=-9.000,PRECISE=YES\n"));
         d.max_duration_us = Some(1_000_000);
-        let mut l = listing(&d, &rs, &n, false);
+        let mut l = listing(&d, &rs, &n);
         l.start_behind_s = 7.25;
         assert!(hls(&l).contains("#EXT-X-START:TIME-OFFSET=-7.250,PRECISE=YES\n"));
         // Whatever the records, the target stays.
         let short: Vec<Record> = rs.iter().map(|r| Record { duration: 1, ..*r }).collect();
-        assert!(hls(&listing(&d, &short, &n, false)).contains("#EXT-X-TARGETDURATION:1\n"));
+        assert!(hls(&listing(&d, &short, &n)).contains("#EXT-X-TARGETDURATION:1\n"));
     }
 
     #[test]
     fn a_new_generation_gets_a_discontinuity_and_its_own_map() {
         let (d, mut rs, n) = (descriptor(), records(), Naming::default());
         rs[2].init = 1;
-        let text = hls(&listing(&d, &rs, &n, false));
+        let text = hls(&listing(&d, &rs, &n));
         assert!(
             text.contains(
                 "asset-00000004.mp4\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"asset-init-0001.mp4\"\n"
@@ -178,7 +179,7 @@ mod tests {
         );
         assert!(!text.contains("DISCONTINUITY-SEQUENCE"));
         // Retention dropped generation 0: the sequence counts it.
-        let text = hls(&listing(&d, &rs[2..], &n, false));
+        let text = hls(&listing(&d, &rs[2..], &n));
         assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{text}");
         assert!(!text.contains("#EXT-X-DISCONTINUITY\n"));
     }
@@ -187,18 +188,18 @@ mod tests {
     fn an_asset_without_a_key_frame_withdraws_independence() {
         let (d, mut rs, n) = (descriptor(), records(), Naming::default());
         rs[1].entries = 0;
-        let text = hls(&listing(&d, &rs, &n, false));
+        let text = hls(&listing(&d, &rs, &n));
         assert!(!text.contains("INDEPENDENT"), "{text}");
     }
 
     #[test]
     fn program_date_times_follow_media_time_not_publish_time() {
         let (mut d, rs, n) = (descriptor(), records(), Naming::default());
-        let text = hls(&listing(&d, &rs, &n, false));
+        let text = hls(&listing(&d, &rs, &n));
         assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME:2025-11-24T16:00:06.000Z\n"));
         // The anchor, once known, is 1.5 s after the start.
         d.anchor_us = Some(1_764_000_001_500_000);
-        let text = hls(&listing(&d, &rs, &n, false));
+        let text = hls(&listing(&d, &rs, &n));
         // Records start at 6, 8 and 10 s of media time.
         for (i, t) in ["16:00:07.500", "16:00:09.500", "16:00:11.500"]
             .iter()

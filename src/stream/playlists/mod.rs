@@ -28,12 +28,8 @@ pub struct Listing<'a> {
     pub descriptor: &'a Descriptor,
     pub records: &'a [Record],
     pub naming: &'a Naming,
-    pub timescale: u32,
-    pub ended: bool,
     /// How far behind live a player should start, s (the recommended backset).
     pub start_behind_s: f64,
-    /// Wall-clock start of the transmission, µs since the Unix epoch.
-    pub started_us: u64,
     /// Mean bitrate of the stream, bits/s.
     pub bitrate_bps: u64,
     /// The in-band events (`emsg`) of the listed assets, in order.
@@ -46,7 +42,7 @@ pub struct Listing<'a> {
 
 impl Listing<'_> {
     pub(super) fn secs(&self, ticks: u64) -> f64 {
-        ticks as f64 / f64::from(self.timescale.max(1))
+        ticks as f64 / f64::from(self.descriptor.timescale.max(1))
     }
 }
 
@@ -83,21 +79,25 @@ pub(super) mod tests {
         serde_json::from_str(json).expect("a valid descriptor")
     }
 
+    /// `d` once its transmission has ended.
+    pub(crate) fn ended(d: &Descriptor) -> Descriptor {
+        Descriptor {
+            ended: true,
+            ..d.clone()
+        }
+    }
+
     pub(crate) fn listing<'a>(
         descriptor: &'a Descriptor,
         records: &'a [Record],
         naming: &'a Naming,
-        ended: bool,
     ) -> Listing<'a> {
         Listing {
             events: &[],
             descriptor,
             records,
             naming,
-            timescale: 12288,
-            ended,
             start_behind_s: 6.5,
-            started_us: 1_764_000_000_000_000,
             bitrate_bps: 200_000,
             client: None,
         }

@@ -104,7 +104,7 @@ mod tests {
         let (d, mut rs, n) = (descriptor(), records(), Naming::default());
         // 50 000 bytes in 2 s, and one asset twice as large.
         rs[1].size += 50_000;
-        let text = multivariant(&listing(&d, &rs, &n, false));
+        let text = multivariant(&listing(&d, &rs, &n));
         assert_eq!(
             text,
             "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,AVERAGE-BANDWIDTH=266667,\
@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn the_viewers_id_goes_on_to_the_media_playlist_escaped() {
         let (d, rs, n) = (descriptor(), records(), Naming::default());
-        let mut l = listing(&d, &rs, &n, false);
+        let mut l = listing(&d, &rs, &n);
         l.client = Some("v0a1b");
         assert!(multivariant(&l).ends_with("\nlive-av.m3u8?client=v0a1b\n"));
         l.client = Some("a b&c=\"\n");
@@ -128,12 +128,12 @@ mod tests {
         let (mut d, rs, n) = (descriptor(), records(), Naming::default());
         for bare in ["", "mp4a"] {
             d.tracks[1].codecs = bare.into();
-            let text = multivariant(&listing(&d, &rs, &n, false));
+            let text = multivariant(&listing(&d, &rs, &n));
             assert!(!text.contains("CODECS"), "{text}");
         }
         d.tracks.remove(0);
         d.tracks[0].codecs = "opus".into();
-        let text = multivariant(&listing(&d, &rs, &n, false));
+        let text = multivariant(&listing(&d, &rs, &n));
         assert!(text.contains(",CODECS=\"opus\"\n"), "{text}");
         assert!(!text.contains("RESOLUTION") && !text.contains("FRAME-RATE"));
     }

@@ -108,10 +108,7 @@ fn as_a_reader_renders(dir: &Path) -> (String, String) {
         descriptor: &stream.descriptor,
         records: &records,
         naming: &stream.naming,
-        timescale: stream.index.timescale,
-        ended: stream.descriptor.ended,
         start_behind_s: 3.0 * span.asset_seconds,
-        started_us: stream.descriptor.started_us,
         bitrate_bps: span.bitrate_bps as u64,
         client: None,
     };
