@@ -12,13 +12,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use common::live::*;
-use common::records;
 
 /// One browser at a time: the tests here measure live starts, which a
 /// machine busy starting three Chromiums would make late.
@@ -134,54 +132,26 @@ fn hls_js_ready() -> bool {
 
 /// A live transmission with HLS on, served: segment fed the long capture
 /// in real time, with `extra` arguments.
-struct Transmission {
-    segment: Child,
-    _server: Server,
-    url: String,
-    out: PathBuf,
-    _dir: tempfile::TempDir,
+struct Transmission(Live);
+
+impl std::ops::Deref for Transmission {
+    type Target = Live;
+    fn deref(&self) -> &Live {
+        &self.0
+    }
 }
 
-impl Drop for Transmission {
-    fn drop(&mut self) {
-        let _ = self.segment.kill();
-        let _ = self.segment.wait();
+impl std::ops::DerefMut for Transmission {
+    fn deref_mut(&mut self) -> &mut Live {
+        &mut self.0
     }
 }
 
 impl Transmission {
     fn start(extra: &[&str]) -> Transmission {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        let bytes = long_capture();
-        let pause = Duration::from_secs_f64(18.0 / (bytes.len() / 4096 + 1) as f64);
         let mut args = vec!["--interval", "1s", "--hls"];
         args.extend_from_slice(extra);
-        let (segment, _feeder) = paced_segment(&out, bytes, 4096, pause, &args);
-        let (server, url) = start_server(&out, "127.0.0.1:0");
-        Transmission {
-            segment,
-            _server: server,
-            url,
-            out,
-            _dir: dir,
-        }
-    }
-
-    fn wait_ended(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.segment.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "segment never finished");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The longest asset, s: how far a live start may be off.
-    fn longest_asset_s(&self) -> f64 {
-        records(&self.out)
-            .iter()
-            .map(|r| r.duration as f64 / 12288.0)
-            .fold(0.0, f64::max)
+        Transmission(live_with(long_capture(), 18.0, &args))
     }
 
     /// hls.js on the multivariant playlist, watched `watch` seconds.
@@ -260,7 +230,7 @@ fn live_then_ended(extra: &[&str]) {
     let live = t.play(5);
     assert_live_start(
         &live,
-        t.longest_asset_s(),
+        longest_asset_s(&t.out),
         &format!("hls.js live {extra:?}"),
     );
     t.wait_ended();

@@ -13,7 +13,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,55 +25,17 @@ use common::*;
 /// loaded machine.
 const LOOPS: usize = 5;
 
-/// A live stream with DASH on, served: segment fed the long capture in
-/// real time, with `extra` arguments.
-struct Stream {
-    segment: Child,
-    _server: Server,
-    url: String,
-    out: PathBuf,
-    _dir: tempfile::TempDir,
+/// A live stream with DASH on, served: segment fed the fixture `LOOPS`
+/// times in real time, with `extra` arguments.
+fn start(extra: &[&str]) -> Live {
+    let one = std::fs::read(fixture("h264-aac-gop.mp4")).unwrap();
+    let mut args = vec!["--interval", "1s", "--dash"];
+    args.extend_from_slice(extra);
+    live_with(one.repeat(LOOPS), 6.0 * LOOPS as f64, &args)
 }
 
-impl Drop for Stream {
-    fn drop(&mut self) {
-        let _ = self.segment.kill();
-        let _ = self.segment.wait();
-    }
-}
-
-impl Stream {
-    fn start(extra: &[&str]) -> Stream {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        let one = std::fs::read(fixture("h264-aac-gop.mp4")).unwrap();
-        let bytes = one.repeat(LOOPS);
-        let pause = Duration::from_secs_f64(6.0 * LOOPS as f64 / (bytes.len() / 4096 + 1) as f64);
-        let mut args = vec!["--interval", "1s", "--dash"];
-        args.extend_from_slice(extra);
-        let (segment, _feeder) = paced_segment(&out, bytes, 4096, pause, &args);
-        let (server, url) = start_server(&out, "127.0.0.1:0");
-        Stream {
-            segment,
-            _server: server,
-            url,
-            out,
-            _dir: dir,
-        }
-    }
-
-    fn mpd(&self) -> String {
-        format!("{}live.mpd", self.url)
-    }
-
-    /// Waits for the transmission to end (segment exits once fed).
-    fn wait_ended(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.segment.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "segment never finished");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+fn mpd(s: &Live) -> String {
+    format!("{}live.mpd", s.url)
 }
 
 fn browsers_ready() -> bool {
@@ -99,15 +61,6 @@ fn play(mpd: &str, watch: u32) -> serde_json::Value {
     let out = String::from_utf8_lossy(&o.stdout);
     serde_json::from_str(out.trim().lines().last().unwrap_or("{}"))
         .unwrap_or_else(|e| panic!("{e}: {out} {}", String::from_utf8_lossy(&o.stderr)))
-}
-
-/// The longest asset, s: how far a start may be off (one asset).
-fn longest_asset_s(out: &Path) -> f64 {
-    let timescale = 12288.0;
-    records(out)
-        .iter()
-        .map(|r| r.duration as f64 / timescale)
-        .fold(0.0, f64::max)
 }
 
 /// A player loaded, played on and never stalled; `what` names the run.
@@ -320,11 +273,11 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn scenario(extra: &[&str], what: &str) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut s = Stream::start(extra);
+    let mut s = start(extra);
     wait_for_assets(&s.out, 3);
-    let live_ffmpeg = ffmpeg_dash(&s.mpd());
+    let live_ffmpeg = ffmpeg_dash(&mpd(&s));
     if browsers_ready() {
-        let live = play(&s.mpd(), 6);
+        let live = play(&mpd(&s), 6);
         let asset_s = longest_asset_s(&s.out);
         assert_live_start(&live["dashjs"], asset_s, &format!("dash.js live {what}"));
         assert_live_start(&live["shaka"], asset_s, &format!("Shaka live {what}"));
@@ -343,12 +296,12 @@ fn scenario(extra: &[&str], what: &str) {
         assert_ends_with(&want, &live, &format!("ffmpeg DASH live {what}"));
     }
     let ended = frames_of(
-        ffmpeg_dash(&s.mpd()),
+        ffmpeg_dash(&mpd(&s)),
         Instant::now() + Duration::from_secs(30),
     );
     assert_same_frames(&want, &ended, &format!("ffmpeg DASH ended {what}"));
     if browsers_ready() {
-        let ended = play(&s.mpd(), 2);
+        let ended = play(&mpd(&s), 2);
         assert_played_to_end(&ended["dashjs"], &format!("dash.js ended {what}"));
         assert_played_to_end(&ended["shaka"], &format!("Shaka ended {what}"));
     }

@@ -111,16 +111,15 @@ pub fn paced_segment(
 /// Starts segment on a paced feed of `bytes` (about `seconds` of wall time)
 /// and serve on a free loopback port.
 pub fn live(bytes: Vec<u8>, seconds: f64) -> Live {
+    live_with(bytes, seconds, &["--interval", "1s", "--hls", "--dash"])
+}
+
+/// [`live`] with segment's arguments given.
+pub fn live_with(bytes: Vec<u8>, seconds: f64, args: &[&str]) -> Live {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let pause = Duration::from_secs_f64(seconds / (bytes.len() / 4096 + 1) as f64);
-    let (segment, feeder) = paced_segment(
-        &out,
-        bytes,
-        4096,
-        pause,
-        &["--interval", "1s", "--hls", "--dash"],
-    );
+    let (segment, feeder) = paced_segment(&out, bytes, 4096, pause, args);
     let (server, url) = start_server(&out, "127.0.0.1:0");
     Live {
         segment,
@@ -130,6 +129,26 @@ pub fn live(bytes: Vec<u8>, seconds: f64) -> Live {
         out,
         _dir: dir,
     }
+}
+
+impl Live {
+    /// Waits for the transmission to end (segment exits once fed).
+    pub fn wait_ended(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.segment.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "segment never finished");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The longest asset in `out`, s (the fixtures' timescale is 12288): how
+/// far a player's live start may be off.
+pub fn longest_asset_s(out: &Path) -> f64 {
+    records(out)
+        .iter()
+        .map(|r| r.duration as f64 / 12288.0)
+        .fold(0.0, f64::max)
 }
 
 pub fn wait_for_assets(out: &Path, n: usize) {
