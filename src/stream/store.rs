@@ -386,7 +386,7 @@ pub(crate) fn lock(dir: &Path) -> Result<File> {
                 err: std::io::Error::new(
                     std::io::ErrorKind::WouldBlock,
                     format!(
-                        "another backset segment ({holder}) is writing here and holds {LOCK_FILE}: one writer per directory"
+                        "another backset ({holder}) is writing here and holds {LOCK_FILE}: one writer per directory"
                     ),
                 ),
             });
