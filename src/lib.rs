@@ -9,6 +9,8 @@
 //! - [`http`]: the server and the client;
 //! - [`policy`]: what backset each viewer is advised and draws.
 
+#[cfg(feature = "store")]
+pub mod bucket;
 pub mod capture;
 pub mod error;
 pub mod http;

@@ -41,11 +41,12 @@ pub fn run(args: LocateArgs) -> anyhow::Result<ExitCode> {
     } else {
         return Err(backset::Error::Usage("give --backset, --at or --datastamp".into()).into());
     };
-    let stream = Stream::open(&args.outdir)?;
+    let dir = args.outdir.local("locate").map_err(backset::Error::Usage)?;
+    let stream = Stream::open(dir)?;
     let answer = stream.locate(target, args.clamp)?;
     let asset = stream.naming.name(answer.sequence);
     let out = Output {
-        path: args.outdir.join(&asset),
+        path: dir.join(&asset),
         asset,
         answer,
     };

@@ -17,6 +17,8 @@ mod verify;
 mod man;
 
 use std::path::PathBuf;
+
+use backset::bucket::StreamDir;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -63,8 +65,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SegmentArgs {
     /// The stream directory (created if missing).
-    #[arg(value_parser = local_dir)]
-    pub outdir: PathBuf,
+    #[arg(value_parser = stream_dir)]
+    pub outdir: StreamDir,
     /// The capture: a file, `-` (the default) for standard input, or
     /// `udp://host:port` to receive datagrams there (a multicast group as
     /// host is joined). Fragmented MP4, or MPEG-TS (told by its sync
@@ -158,8 +160,8 @@ pub struct InspectArgs {
 #[command(group = clap::ArgGroup::new("target").required(true).args(["backset", "at", "datastamp"]))]
 pub struct LocateArgs {
     /// The stream directory.
-    #[arg(value_parser = local_dir)]
-    pub outdir: PathBuf,
+    #[arg(value_parser = stream_dir)]
+    pub outdir: StreamDir,
     /// How far behind live to start (30s, 1m30s, 2500ms).
     #[arg(long, value_name = "DURATION")]
     pub backset: Option<String>,
@@ -197,8 +199,8 @@ pub enum ClockArg {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The stream directory.
-    #[arg(value_parser = local_dir)]
-    pub outdir: PathBuf,
+    #[arg(value_parser = stream_dir)]
+    pub outdir: StreamDir,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -378,8 +380,8 @@ pub struct SimulateArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The stream directory.
-    #[arg(value_parser = local_dir)]
-    pub outdir: PathBuf,
+    #[arg(value_parser = stream_dir)]
+    pub outdir: StreamDir,
     /// Address and port to listen on (port 0 picks a free one; the address
     /// is printed on standard error).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -528,19 +530,8 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         .map_or(1, backset::Error::exit_code)
 }
 
-/// A stream directory on the local file system: a URL (`s3://…`,
-/// `http://…`) is refused by name rather than taken for a folder called
-/// `s3:`.
-fn local_dir(given: &str) -> Result<PathBuf, String> {
-    let scheme = given.split_once("://").map(|(s, _)| s).filter(|s| {
-        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-    });
-    match scheme {
-        Some(scheme) => Err(format!(
-            "{given}: a {scheme}:// URL; this build reads and writes stream directories on the local file system only"
-        )),
-        None => Ok(PathBuf::from(given)),
-    }
+/// A stream directory: a local folder or `s3://bucket/prefix`; any other
+/// URL is refused by name rather than taken for a folder called `gs:`.
+fn stream_dir(given: &str) -> Result<StreamDir, String> {
+    StreamDir::parse(given)
 }

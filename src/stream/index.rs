@@ -163,7 +163,7 @@ fn fnv1a(bytes: &[u8]) -> u32 {
     })
 }
 
-fn encode_header(timescale: u32) -> [u8; HEADER_LEN] {
+pub(crate) fn encode_header(timescale: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[0..8].copy_from_slice(MAGIC);
     h[8..12].copy_from_slice(&VERSION.to_be_bytes());
