@@ -1,8 +1,11 @@
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use backset::bucket::{Bucket, Location, StreamDir};
 use backset::capture::maps::Maps;
 use backset::stream::events::{scan, Scan};
+use backset::stream::maps_reader::maps_in;
 use serde::Serialize;
 
 use super::out::outln;
@@ -58,11 +61,17 @@ struct EntryReport {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let maps = backset::stream::maps_reader::read_maps(&args.asset)?;
-    let bytes =
-        std::fs::read(&args.asset).with_context(|| format!("reading {}", args.asset.display()))?;
+    let (name, maps, bytes) = match object_of(&args.asset)? {
+        Some((loc, object)) => fetch(&loc, &object)?,
+        None => {
+            let maps = backset::stream::maps_reader::read_maps(&args.asset)?;
+            let bytes = std::fs::read(&args.asset)
+                .with_context(|| format!("reading {}", args.asset.display()))?;
+            (args.asset.to_string_lossy().into_owned(), maps, bytes)
+        }
+    };
     let scanned = scan(&bytes)?;
-    let report = report(&args.asset.to_string_lossy(), &maps, scanned);
+    let report = report(&name, &maps, scanned);
     if args.json {
         outln!(
             "{}",
@@ -97,6 +106,44 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     }
     print_in_band(&report)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The stream directory and object name of an `s3://bucket/prefix/name`
+/// argument; `None` for a file.
+fn object_of(asset: &Path) -> anyhow::Result<Option<(Location, String)>> {
+    let Some(given) = asset.to_str().filter(|s| s.contains("://")) else {
+        return Ok(None);
+    };
+    let loc = match StreamDir::parse(given).map_err(backset::Error::Usage)? {
+        StreamDir::Local(_) => return Ok(None),
+        StreamDir::Bucket(loc) => loc,
+    };
+    let (prefix, object) = loc.prefix.rsplit_once('/').unwrap_or(("", &loc.prefix));
+    if object.is_empty() {
+        let why = format!("{given}: names a bucket, not an asset object in it");
+        return Err(backset::Error::Usage(why).into());
+    }
+    let object = object.to_string();
+    let loc = Location {
+        prefix: prefix.to_string(),
+        ..loc
+    };
+    Ok(Some((loc, object)))
+}
+
+/// An asset object fetched whole: its URL, its maps and its bytes, as a
+/// file is read.
+fn fetch(loc: &Location, object: &str) -> anyhow::Result<(String, Maps, Vec<u8>)> {
+    let url = loc.url_of(object);
+    let bad = |reason: String| backset::Error::BadFile {
+        path: PathBuf::from(&url),
+        reason,
+    };
+    let bytes = Bucket::connect(loc)?
+        .get(object)?
+        .ok_or_else(|| bad("no such object".into()))?;
+    let maps = maps_in(&bytes).map_err(bad)?;
+    Ok((url.clone(), maps, bytes.to_vec()))
 }
 
 /// The `emsg` and `prft` lines of the text report.

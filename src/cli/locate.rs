@@ -2,6 +2,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use backset::bucket::stream_reader::BucketStream;
+use backset::bucket::{Bucket, StreamDir};
 use backset::stream::locate::{Answer, Target};
 use backset::stream::reader::Stream;
 use backset::units::{parse_duration_us, parse_size};
@@ -41,14 +43,27 @@ pub fn run(args: LocateArgs) -> anyhow::Result<ExitCode> {
     } else {
         return Err(backset::Error::Usage("give --backset, --at or --datastamp".into()).into());
     };
-    let dir = args.outdir.local("locate").map_err(backset::Error::Usage)?;
-    let stream = Stream::open(dir)?;
-    let answer = stream.locate(target, args.clamp)?;
-    let asset = stream.naming.name(answer.sequence);
-    let out = Output {
-        path: dir.join(&asset),
-        asset,
-        answer,
+    let out = match &args.outdir {
+        StreamDir::Local(dir) => {
+            let stream = Stream::open(dir)?;
+            let answer = stream.locate(target, args.clamp)?;
+            let asset = stream.naming.name(answer.sequence);
+            Output {
+                path: dir.join(&asset),
+                asset,
+                answer,
+            }
+        }
+        StreamDir::Bucket(loc) => {
+            let stream = BucketStream::open(Bucket::connect(loc)?)?;
+            let answer = stream.locate(target, args.clamp)??;
+            let asset = stream.naming.name(answer.sequence);
+            Output {
+                path: PathBuf::from(stream.url_of(&asset)),
+                asset,
+                answer,
+            }
+        }
     };
     if args.json {
         outln!("{}", serde_json::to_string(&out).context("encoding JSON")?)?;

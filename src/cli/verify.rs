@@ -2,6 +2,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use backset::bucket::verify::verify_bucket;
+use backset::bucket::{Bucket, StreamDir};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::out::outln;
@@ -17,10 +19,14 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
     }
-    let report = backset::stream::verify::verify_dir(args.outdir.local("verify").map_err(backset::Error::Usage)?, &mut |done, total| {
+    let mut progress = |done, total| {
         bar.set_length(total);
         bar.set_position(done);
-    })?;
+    };
+    let report = match &args.outdir {
+        StreamDir::Local(dir) => backset::stream::verify::verify_dir(dir, &mut progress)?,
+        StreamDir::Bucket(loc) => verify_bucket(Bucket::connect(loc)?, &mut progress)?,
+    };
     bar.finish_and_clear();
     if args.json {
         outln!(

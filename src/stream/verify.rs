@@ -31,7 +31,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(file: &str, offset: Option<u64>, problem: String) -> Problem {
+    pub(crate) fn new(file: &str, offset: Option<u64>, problem: String) -> Problem {
         Problem {
             file: file.to_string(),
             offset,
@@ -51,7 +51,7 @@ pub struct Report {
 }
 
 /// Problems in one asset as (byte offset, text), in the order found.
-type Found = Vec<(Option<u64>, String)>;
+pub(crate) type Found = Vec<(Option<u64>, String)>;
 
 /// Checks one asset's bytes against its index record.
 pub(crate) fn check_asset(bytes: &[u8], record: &Record) -> Found {
@@ -282,11 +282,10 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Repo
         let Some(sequence) = stream.naming.sequence_of(&name) else {
             continue;
         };
-        match stray(sequence, next, &listed, kept_after_expiry.clone()) {
-            Some(Stray::Expired) => notes.push(Problem::new(&name, None, "expired: kept a while for the players that listed it (deleted once its time is up or the transmission ends)".into())),
-            Some(Stray::Publishing) => notes.push(Problem::new(&name, None, "written but not indexed yet: a publish in progress or interrupted (a restarted segment removes it)".into())),
-            Some(Stray::Unlisted) => problems.push(Problem::new(&name, None, "an asset file the index does not list (or lists as expired)".into())),
-            None => {}
+        if let Some(s) = stray(sequence, next, &listed, kept_after_expiry.clone()) {
+            let (problem, text) = s.said();
+            let list = if problem { &mut problems } else { &mut notes };
+            list.push(Problem::new(&name, None, text.into()));
         }
     }
     Ok(Report {
@@ -299,7 +298,7 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Repo
 
 /// The index against itself: consecutive records follow on in sequence,
 /// time and data.
-fn index_problems(records: &[Record]) -> Vec<Problem> {
+pub(crate) fn index_problems(records: &[Record]) -> Vec<Problem> {
     let mut problems = Vec::new();
     for pair in records.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
@@ -383,7 +382,7 @@ fn file_names(dir: &Path) -> Result<Vec<String>> {
 
 /// What an asset file the index does not list as retained is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stray {
+pub(crate) enum Stray {
     /// The next asset, renamed into place before its record is appended.
     Publishing,
     /// Expired while live: the writer keeps its files a while for the
@@ -393,10 +392,21 @@ enum Stray {
     Unlisted,
 }
 
+impl Stray {
+    /// Whether it is a problem (else a note), and what is said of it.
+    pub(crate) fn said(self) -> (bool, &'static str) {
+        match self {
+            Stray::Expired => (false, "expired: kept a while for the players that listed it (deleted once its time is up or the transmission ends)"),
+            Stray::Publishing => (false, "written but not indexed yet: a publish in progress or interrupted (a restarted segment removes it)"),
+            Stray::Unlisted => (true, "an asset file the index does not list (or lists as expired)"),
+        }
+    }
+}
+
 /// Asset `sequence` found on disk, `next` the sequence the index expects
 /// next, `listed` the retained ones, `expired` the indexed ones before them
 /// while the transmission is live: `None` when the file belongs.
-fn stray(
+pub(crate) fn stray(
     sequence: u64,
     next: u64,
     listed: &BTreeSet<u64>,
