@@ -12,5 +12,8 @@ pub mod location;
 pub mod stream_reader;
 pub mod verify;
 
+#[cfg(test)]
+mod tests;
+
 pub use client::Bucket;
 pub use location::{Location, StreamDir};

@@ -1,0 +1,2 @@
+//! `verify` on a bucket: clean where the local directory is, and the
+//! damage a store can hold named by object.
