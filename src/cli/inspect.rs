@@ -62,7 +62,7 @@ struct EntryReport {
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let (name, maps, bytes) = match object_of(&args.asset)? {
-        Some((loc, object)) => fetch(&loc, &object)?,
+        Some((loc, object)) => fetch(&Bucket::connect(&loc)?, &object)?,
         None => {
             let maps = backset::stream::maps_reader::read_maps(&args.asset)?;
             let bytes = std::fs::read(&args.asset)
@@ -133,13 +133,13 @@ fn object_of(asset: &Path) -> anyhow::Result<Option<(Location, String)>> {
 
 /// An asset object fetched whole: its URL, its maps and its bytes, as a
 /// file is read.
-fn fetch(loc: &Location, object: &str) -> anyhow::Result<(String, Maps, Vec<u8>)> {
-    let url = loc.url_of(object);
+fn fetch(bucket: &Bucket, object: &str) -> anyhow::Result<(String, Maps, Vec<u8>)> {
+    let url = bucket.location().url_of(object);
     let bad = |reason: String| backset::Error::BadFile {
         path: PathBuf::from(&url),
         reason,
     };
-    let bytes = Bucket::connect(loc)?
+    let bytes = bucket
         .get(object)?
         .ok_or_else(|| bad("no such object".into()))?;
     let maps = maps_in(&bytes).map_err(bad)?;
@@ -216,5 +216,95 @@ fn report(asset: &str, maps: &Maps, scanned: Scan) -> Report {
                 offset: p.offset,
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backset::bucket::client::Caching;
+    use backset::capture::segmenter::{self, Segmenter};
+    use backset::stream::publisher::{Config, Publisher};
+
+    #[test]
+    fn an_s3_url_names_a_stream_directory_and_an_object_in_it() {
+        let (loc, object) = object_of(Path::new("s3://live/ch1/a/asset-00000003.mp4"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (loc.bucket.as_str(), loc.prefix.as_str()),
+            ("live", "ch1/a")
+        );
+        assert_eq!(object, "asset-00000003.mp4");
+        let (root, object) = object_of(Path::new("s3://live/asset.mp4"))
+            .unwrap()
+            .unwrap();
+        assert_eq!((root.prefix.as_str(), object.as_str()), ("", "asset.mp4"));
+        assert!(object_of(Path::new("s3://live")).is_err());
+        assert!(object_of(Path::new("gs://live/a.mp4")).is_err());
+        assert!(object_of(Path::new("out/asset-00000003.mp4"))
+            .unwrap()
+            .is_none());
+    }
+
+    /// An asset really cut and published from a fixture, in `dir`.
+    fn an_asset(dir: &Path) -> PathBuf {
+        let capture = include_bytes!("../../fixtures/h264-aac-emsg.mp4");
+        let cut = segmenter::Config::default();
+        let config = Config {
+            dir: dir.to_path_buf(),
+            prefix: "asset".into(),
+            new: false,
+            fsync: false,
+            cut,
+            keep_us: None,
+            keep_assets: None,
+            hls: false,
+            dash: false,
+        };
+        let (mut publisher, _) = Publisher::open(config, 1).unwrap();
+        let mut events = Vec::new();
+        let mut segmenter = Segmenter::new(cut, None);
+        segmenter.push(capture, 1, &mut events).unwrap();
+        segmenter.finish(&mut events).unwrap();
+        for event in events {
+            publisher.handle(event, 2, &mut Vec::new()).unwrap();
+        }
+        dir.join("asset-00000001.mp4")
+    }
+
+    #[test]
+    fn an_object_is_inspected_as_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = an_asset(dir.path());
+        let bytes = std::fs::read(&path).unwrap();
+        let (loc, object) = object_of(Path::new("s3://live/ch1/asset-00000001.mp4"))
+            .unwrap()
+            .unwrap();
+        let bucket = Bucket::in_memory(&loc).unwrap();
+        bucket
+            .put(&object, bytes.clone().into(), Caching::Immutable)
+            .unwrap();
+        let (url, maps, fetched) = fetch(&bucket, &object).unwrap();
+        assert_eq!(url, "s3://live/ch1/asset-00000001.mp4");
+        assert_eq!(fetched, bytes);
+        let local = backset::stream::maps_reader::read_maps(&path).unwrap();
+        assert_eq!(maps, local);
+        let json = |name: &str, maps: &Maps| {
+            let mut r = serde_json::to_value(report(name, maps, scan(&bytes).unwrap())).unwrap();
+            r["asset"] = serde_json::Value::Null;
+            r
+        };
+        let from_store = json(&url, &maps);
+        assert_eq!(from_store, json("file", &local));
+        assert!(
+            !from_store["events"].as_array().unwrap().is_empty(),
+            "{from_store}"
+        );
+        let err = fetch(&bucket, "asset-00000009.mp4").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "s3://live/ch1/asset-00000009.mp4: no such object"
+        );
     }
 }

@@ -137,9 +137,14 @@ pub struct SegmentArgs {
 
 /// Print an asset's sequence number, start, duration and maps: the
 /// timestamp, datastamp, byte offset and receive time of each entry point.
+///
+/// The asset may be an object, s3://bucket/prefix/asset-00000003.mp4,
+/// fetched whole from the store named by AWS_ACCESS_KEY_ID,
+/// AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL (an S3-compatible
+/// store; an http:// endpoint is allowed).
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The asset file.
+    /// The asset file, or an s3:// URL of an asset object.
     pub asset: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -156,6 +161,12 @@ pub struct InspectArgs {
 /// (binary search) and the one asset's maps are read. Exit status 1 when
 /// the target is older than the retained window (unless --clamp) or not
 /// transmitted yet.
+///
+/// The stream directory may be s3://bucket/prefix on the store named by
+/// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL
+/// (an S3-compatible store; an http:// endpoint is allowed): the index is
+/// then searched with O(log n) ranged reads of its chunks, never a listing,
+/// and the path printed is the asset's s3:// URL.
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("target").required(true).args(["backset", "at", "datastamp"]))]
 pub struct LocateArgs {
@@ -196,6 +207,13 @@ pub enum ClockArg {
 /// timestamps are continuous, datastamps increase and agree with sizes,
 /// names are predictable, no sequence number is missing. Lists every problem
 /// with the file and byte offset; exit status 1 if there is any.
+///
+/// The stream directory may be s3://bucket/prefix on the store named by
+/// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL
+/// (an S3-compatible store; an http:// endpoint is allowed): every index
+/// chunk and asset object is read whole, each asset's .maps object is
+/// checked against its maps box, and the prefix is listed once for objects
+/// the index does not account for.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The stream directory.
