@@ -123,8 +123,7 @@ fn chunk_records(
             ),
         }
     }
-    let whole = body.len() / RECORD_LEN;
-    if whole as u64 != CHUNK_RECORDS || body.len() % RECORD_LEN != 0 {
+    if body.len() as u64 != CHUNK_RECORDS * RECORD_LEN as u64 {
         found.problem(
             name,
             None,
