@@ -58,7 +58,10 @@ data = open(sys.argv[1], "rb").read(); seconds = float(sys.argv[2]); chunk = 655
 pieces = [data[i:i + chunk] for i in range(0, len(data), chunk)]
 start = time.monotonic()
 for n, p in enumerate(pieces):
-    sys.stdout.buffer.write(p); sys.stdout.buffer.flush()
+    try:
+        sys.stdout.buffer.write(p); sys.stdout.buffer.flush()
+    except BrokenPipeError:  # segment has gone: its stderr says why
+        sys.exit(1)
     time.sleep(max(0.0, start + seconds * (n + 1) / len(pieces) - time.monotonic()))
 PY
 }
@@ -66,7 +69,8 @@ published=""
 if pace "$capture" 60 | "$bin" segment s3://bench/ch1 --spool "$work/spool" - 2>"$work/segment.err"; then
   published=$(grep -a '^store: published' "$work/segment.err" | tail -1 || true)
 fi
-[ -n "$published" ] || { untested+=("(a) segment s3://: $(tail -2 "$work/segment.err" | tr '\n' ' ')"); }
+why() { grep -a -m1 -i 'error' "$1" || tail -1 "$1"; }
+[ -n "$published" ] || untested+=("(a) segment s3://: $(why "$work/segment.err")")
 
 head -c "$median_size" /dev/urandom > "$work/object"
 for i in $(seq 100); do
@@ -98,7 +102,7 @@ if [ -n "$published" ]; then
     printf '    %-34s %10.0f req/s\n' "serve s3://" "$store_rps"
     python3 -c "print(f'    store/local: {$store_rps/$local_rps:.2f}x requests/s')"
   else
-    untested+=("(b) serve s3://: $(tail -2 "$work/serve.err" | tr '\n' ' ')")
+    untested+=("(b) serve s3://: $(why "$work/serve.err")")
   fi
 else
   untested+=("(b) serve s3://: nothing was published to serve")
