@@ -7,6 +7,7 @@
 //! configured by the standard `AWS_*` variables).
 
 pub mod client;
+pub mod publish;
 pub mod index_form;
 pub mod location;
 

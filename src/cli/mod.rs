@@ -64,7 +64,11 @@ pub enum Command {
 /// and box).
 #[derive(Debug, Args)]
 pub struct SegmentArgs {
-    /// The stream directory (created if missing).
+    /// The stream directory (created if missing), or `s3://bucket/prefix`
+    /// on an S3-compatible store, configured by AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL (an http://
+    /// endpoint is allowed as given). Objects have the files' names; the
+    /// index is `index-head.bin` plus immutable 1024-record chunks.
     #[arg(value_parser = stream_dir)]
     pub outdir: StreamDir,
     /// The capture: a file, `-` (the default) for standard input, or
@@ -133,6 +137,18 @@ pub struct SegmentArgs {
     /// Print only warnings and errors, not a line per published asset.
     #[arg(long, short)]
     pub quiet: bool,
+    /// With an `s3://` OUTDIR: the local stream directory assets are
+    /// published into before they are uploaded, and where they wait while
+    /// the store is slow or unreachable. A restart with the same spool
+    /// uploads what the store lacks first. Default:
+    /// /var/tmp/backset-spool/BUCKET/PREFIX.
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// With an `s3://` OUTDIR: how long to wait, once the capture has
+    /// ended, for the store to take what the spool still holds (exit
+    /// status 1 if it does not; the spool keeps it).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub drain_timeout: String,
 }
 
 /// Print an asset's sequence number, start, duration and maps: the
