@@ -7,9 +7,9 @@
 //! configured by the standard `AWS_*` variables).
 
 pub mod client;
-pub mod publish;
 pub mod index_form;
 pub mod location;
+pub mod publish;
 
 pub use client::Bucket;
 pub use location::{Location, StreamDir};

@@ -96,7 +96,11 @@ impl Lease {
         if now_us < self.renewed_us.saturating_add(RENEW_US) {
             return Ok(());
         }
-        let put = bucket.put_if(LEASE, body(&self.holder, now_us), Some(self.version.clone()))?;
+        let put = bucket.put_if(
+            LEASE,
+            body(&self.holder, now_us),
+            Some(self.version.clone()),
+        )?;
         match put {
             Ok(version) => {
                 self.version = version;

@@ -67,7 +67,10 @@ impl Publishing {
                 return Err(held(&bucket, &holder, expires_us));
             }
             Err(Refused::Unreachable(e)) => {
-                say(format!("warning: {e}; assets wait in the spool {} until it answers", spool.display()));
+                say(format!(
+                    "warning: {e}; assets wait in the spool {} until it answers",
+                    spool.display()
+                ));
                 None
             }
         };
@@ -254,3 +257,6 @@ fn classify(e: Error) -> Turn {
         other => Stop(other),
     }
 }
+
+#[cfg(test)]
+mod tests;

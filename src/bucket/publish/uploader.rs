@@ -195,11 +195,15 @@ impl Uploader {
             }
             None => Head::empty(d.timescale, 0),
         };
-        self.uploaded = head.records.last().map(|r| r.sequence).or_else(|| {
-            (head.count() > 0).then(|| head.base + head.count() - 1)
-        });
+        self.uploaded = head
+            .records
+            .last()
+            .map(|r| r.sequence)
+            .or_else(|| (head.count() > 0).then(|| head.base + head.count() - 1));
         self.first_sequence = d.first_sequence;
-        self.trimmed = self.uploaded.map_or(0, |u| u.saturating_sub(KEEP_LOCAL) + 1);
+        self.trimmed = self
+            .uploaded
+            .map_or(0, |u| u.saturating_sub(KEEP_LOCAL) + 1);
         self.head = Some(head);
         self.remove_expired_leftovers(d, naming)
     }
@@ -241,18 +245,27 @@ impl Uploader {
         let asset = naming.name(r.sequence);
         let bytes = self.read_spool(&asset)?.ok_or_else(|| Error::BadFile {
             path: self.spool.join(&asset),
-            reason: "published in the spool's index but gone from the spool; it cannot be uploaded".into(),
+            reason: "published in the spool's index but gone from the spool; it cannot be uploaded"
+                .into(),
         })?;
         self.bucket.put(&asset, bytes, Caching::Immutable)?;
         let mut names = vec![naming.maps_name(r.sequence)];
-        names.extend(d.tracks.iter().map(|t| naming.track_segment_name(r.sequence, t.id)));
+        names.extend(
+            d.tracks
+                .iter()
+                .map(|t| naming.track_segment_name(r.sequence, t.id)),
+        );
         for name in names {
             if let Some(bytes) = self.read_spool(&name)? {
                 self.bucket.put(&name, bytes, Caching::Immutable)?;
             }
         }
         let mut inits = vec![naming.init_name(r.init)];
-        inits.extend(d.tracks.iter().map(|t| naming.track_init_name(r.init, t.id)));
+        inits.extend(
+            d.tracks
+                .iter()
+                .map(|t| naming.track_init_name(r.init, t.id)),
+        );
         for name in inits {
             if self.inits.contains(&name) {
                 continue;
@@ -281,10 +294,12 @@ impl Uploader {
         };
         for r in batch {
             if let Some((name, chunk)) = head.push(*r) {
-                self.bucket.put(&name, Bytes::from(chunk), Caching::Immutable)?;
+                self.bucket
+                    .put(&name, Bytes::from(chunk), Caching::Immutable)?;
             }
         }
-        self.bucket.put(HEAD, Bytes::from(head.encode()), Caching::Live)?;
+        self.bucket
+            .put(HEAD, Bytes::from(head.encode()), Caching::Live)?;
         self.uploaded = batch.last().map(|r| r.sequence).or(self.uploaded);
         Ok(())
     }
@@ -294,7 +309,8 @@ impl Uploader {
         if self.live.iter().any(|(n, b)| n == name && *b == bytes) {
             return Ok(());
         }
-        self.bucket.put(name, Bytes::from(bytes.clone()), Caching::Live)?;
+        self.bucket
+            .put(name, Bytes::from(bytes.clone()), Caching::Live)?;
         self.live.retain(|(n, _)| n != name);
         self.live.push((name.to_string(), bytes));
         Ok(())
@@ -318,12 +334,20 @@ pub(crate) fn wall_us() -> u64 {
 impl Uploader {
     /// Defers the deletion of assets the window left, by the publisher's
     /// rule: their own duration plus the window's, at least a second.
-    fn expire(&mut self, d: &Descriptor, index: &Index, naming: &Naming, now_us: u64) -> Result<()> {
+    fn expire(
+        &mut self,
+        d: &Descriptor,
+        index: &Index,
+        naming: &Naming,
+        now_us: u64,
+    ) -> Result<()> {
         let first = d.first_sequence.min(self.uploaded.map_or(0, |u| u + 1));
         if first > self.first_sequence {
             let base = index.get(0).map_or(0, |r| r.sequence);
             let record = |s: u64| index.get(usize::try_from(s.checked_sub(base)?).ok()?);
-            let kept: Vec<Record> = (first..=self.uploaded.unwrap_or(0)).filter_map(record).collect();
+            let kept: Vec<Record> = (first..=self.uploaded.unwrap_or(0))
+                .filter_map(record)
+                .collect();
             let window_s = Span::of(&kept, d.timescale).seconds;
             for s in self.first_sequence..first {
                 let (own, init) = record(s).map_or((0, 0), |r| (r.duration, r.init));
@@ -343,7 +367,8 @@ impl Uploader {
         self.bucket.delete(&naming.name(sequence))?;
         self.bucket.delete(&naming.maps_name(sequence))?;
         for t in &d.tracks {
-            self.bucket.delete(&naming.track_segment_name(sequence, t.id))?;
+            self.bucket
+                .delete(&naming.track_segment_name(sequence, t.id))?;
         }
         Ok(())
     }
