@@ -87,7 +87,7 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     let mut finish = shell.publisher.finish(now_us(), &mut shell.notes);
     if let Some(p) = shell.publishing.take() {
         let uploaded = store::finish(p, &args);
-        finish = finish.and_then(|()| uploaded);
+        finish = finish.and(uploaded);
     }
     for note in shell.notes.drain(..) {
         if let Note::Warning(w) = note {
