@@ -64,7 +64,7 @@ impl Bucket {
         let endpoint = std::env::var("AWS_ENDPOINT_URL")
             .or_else(|_| std::env::var("AWS_ENDPOINT"))
             .unwrap_or_default();
-        let allow_http = endpoint.starts_with("http://")
+        let allow_http = endpoint.starts_with("http:")
             || std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true");
         let client = ClientOptions::new()
             .with_allow_http(allow_http)

@@ -20,6 +20,13 @@ pub enum StreamDir {
 }
 
 impl Location {
+    pub fn new(bucket: &str, prefix: &str) -> Location {
+        Location {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        }
+    }
+
     /// The object key of `name` in this stream directory.
     pub fn key(&self, name: &str) -> String {
         if self.prefix.is_empty() {

@@ -132,13 +132,10 @@ pub fn holder() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bucket::location::StreamDir;
+    use crate::bucket::location::Location;
 
     fn bucket() -> Bucket {
-        let StreamDir::Bucket(l) = StreamDir::parse("s3://live/ch1").unwrap() else {
-            unreachable!()
-        };
-        Bucket::in_memory(&l).unwrap()
+        Bucket::in_memory(&Location::new("live", "ch1")).unwrap()
     }
 
     #[test]

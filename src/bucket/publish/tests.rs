@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::bucket::client::Bucket;
 use crate::bucket::index_form::{Head, HEAD};
-use crate::bucket::location::StreamDir;
+use crate::bucket::location::Location;
 use crate::capture::segmenter::{self, Event, Segmenter};
 use crate::stream::descriptor::Descriptor;
 use crate::stream::index::Index;
@@ -20,10 +20,7 @@ const CAPTURE: &[u8] = include_bytes!("../../../fixtures/aac-only.mp4");
 const T0: u64 = 1_764_000_000_000_000;
 
 fn bucket() -> Bucket {
-    let StreamDir::Bucket(l) = StreamDir::parse("s3://live/ch1").unwrap() else {
-        unreachable!()
-    };
-    Bucket::in_memory(&l).unwrap()
+    Bucket::in_memory(&Location::new("live", "ch1")).unwrap()
 }
 
 fn config(dir: &Path, keep_assets: Option<u64>) -> Config {
