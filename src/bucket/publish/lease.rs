@@ -67,7 +67,7 @@ impl Lease {
             return match put(None).map_err(Refused::Unreachable)? {
                 Ok(version) => Ok(taken(version)),
                 Err(_) => Err(Refused::Held {
-                    holder: "another writer".into(),
+                    holder: "a writer that took it just now".into(),
                     expires_us: now_us + TERM_US,
                 }),
             };
@@ -84,7 +84,7 @@ impl Lease {
         match put(Some(version)).map_err(Refused::Unreachable)? {
             Ok(version) => Ok(taken(version)),
             Err(_) => Err(Refused::Held {
-                holder: "another writer".into(),
+                holder: "a writer that took it just now".into(),
                 expires_us: now_us + TERM_US,
             }),
         }
