@@ -182,7 +182,10 @@ mod tests {
         }
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[1].0, "index-00000001.bin");
-        assert_eq!((head.chunk, head.base, head.count()), (2, 7, 2 * CHUNK_RECORDS + 5));
+        assert_eq!(
+            (head.chunk, head.base, head.count()),
+            (2, 7, 2 * CHUNK_RECORDS + 5)
+        );
         let back = Head::decode(&head.encode()).unwrap();
         assert_eq!(back, head);
         // Position 1030 is chunk 1, record 6: one ranged read finds it.

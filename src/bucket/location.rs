@@ -97,7 +97,9 @@ impl Location {
         }
         let prefix = prefix.trim_matches('/');
         if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains("//") {
-            return Err(format!("{given}: the prefix may not hold `.`, `..` or an empty part"));
+            return Err(format!(
+                "{given}: the prefix may not hold `.`, `..` or an empty part"
+            ));
         }
         Ok(Location {
             bucket: bucket.to_string(),

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod index_form;
 pub mod location;
+pub mod mirror;
 
 pub use client::Bucket;
 pub use location::{Location, StreamDir};

@@ -117,7 +117,11 @@ fn publisher_config(args: &SegmentArgs) -> anyhow::Result<publisher::Config> {
         )?,
     };
     Ok(publisher::Config {
-        dir: args.outdir.local("segment").map_err(backset::Error::Usage)?.clone(),
+        dir: args
+            .outdir
+            .local("segment")
+            .map_err(backset::Error::Usage)?
+            .clone(),
         prefix: args.prefix.clone(),
         new: args.new,
         fsync: args.fsync,

@@ -15,7 +15,10 @@ const SPARE_FDS: u64 = 64;
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the server's runtime")?;
     let mut config = backset::http::serve::Config::new(
-        args.outdir.local("serve").map_err(backset::Error::Usage)?.clone(),
+        args.outdir
+            .local("serve")
+            .map_err(backset::Error::Usage)?
+            .clone(),
         args.listen,
     );
     config.cache_bytes = parse_size(&args.cache)?;
