@@ -391,17 +391,6 @@ pub struct ServeArgs {
     /// one store (with --audience to share the audience).
     #[arg(value_parser = stream_dir)]
     pub outdir: StreamDir,
-    /// With an s3:// stream directory: keep the mirror in DIR (created if
-    /// missing, kept at exit; a mirror of the same transmission left there
-    /// is continued, one of another is replaced). Default: a new directory
-    /// under the system's temporary directory, removed at exit.
-    #[arg(long, value_name = "DIR")]
-    pub mirror_dir: Option<std::path::PathBuf>,
-    /// With an s3:// stream directory: mirror (and serve) at most the
-    /// newest N assets rather than all the store retains; older ones are
-    /// served by the store itself or not at all. Default: all retained.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub mirror_window: Option<u64>,
     /// Address and port to listen on (port 0 picks a free one; the address
     /// is printed on standard error).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -446,6 +435,17 @@ pub struct ServeArgs {
     /// one is answered 431 and the connection closed. At least 8KiB.
     #[arg(long, value_name = "SIZE", default_value = "32KiB")]
     pub max_header_size: String,
+    /// With an s3:// stream directory: keep the mirror in DIR (created if
+    /// missing, kept at exit; a mirror of the same transmission left there
+    /// is continued, one of another is replaced). Default: a new directory
+    /// under the system's temporary directory, removed at exit.
+    #[arg(long, value_name = "DIR")]
+    pub mirror_dir: Option<std::path::PathBuf>,
+    /// With an s3:// stream directory: mirror (and serve) at most the
+    /// newest N assets rather than all the store retains; older ones are
+    /// served by the store itself or not at all. Default: all retained.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub mirror_window: Option<u64>,
 }
 
 /// Follow a stream served by `backset serve`, or by any static file server

@@ -385,3 +385,27 @@ fn records_in_full_chunks_are_read_one_get_per_chunk() {
     assert!(done.restarted);
     assert_eq!(local_records(dir.path()), records[1026..]);
 }
+
+#[test]
+fn a_mirror_left_by_an_earlier_run_is_continued_and_what_it_held_goes() {
+    let source = Source::segmented();
+    let n = source.records.len();
+    let bucket = bucket();
+    source.upload(&bucket, n - 2, 0, T0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut earlier = mirror(&bucket, dir.path(), None);
+    earlier.sync(T0).unwrap();
+    // The store expires two assets; the replica holds them, then stops.
+    source.upload(&bucket, n - 2, 2, T0);
+    earlier.sync(T0).unwrap();
+    drop(earlier);
+    source.upload(&bucket, n - 1, 2, T0);
+    let mut m = mirror(&bucket, dir.path(), None);
+    let done = m.sync(T0).unwrap();
+    assert_eq!((done.restarted, done.appended, done.fetched), (false, 1, 1));
+    assert!(assets_on_disk(dir.path()).contains(&1), "held");
+    let done = m.sync(T0 + 60_000_000).unwrap();
+    assert_eq!(done.removed, 2);
+    assert_eq!(assets_on_disk(dir.path()), (2..n as u64 - 1).collect());
+    assert_eq!(local_records(dir.path()), source.records[..n - 1]);
+}
