@@ -9,6 +9,7 @@
 pub mod client;
 pub mod index_form;
 pub mod location;
+pub mod mirror;
 pub mod publish;
 
 pub use client::Bucket;

@@ -395,7 +395,16 @@ pub struct SimulateArgs {
 #[cfg(feature = "serve")]
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The stream directory.
+    /// The stream directory: a local folder, or `s3://bucket/prefix` on an
+    /// S3-compatible object store, configured by the standard AWS
+    /// variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
+    /// (default us-east-1) and AWS_ENDPOINT_URL for a store other than
+    /// AWS's (an http:// endpoint is allowed as given). From a store, serve
+    /// is a stateless replica: it mirrors the stream into a local directory
+    /// (--mirror-dir), syncing every 200 ms, and serves that directory as
+    /// it serves any other; while the store is unreachable it goes on
+    /// serving what it holds and retries. Any number of replicas may serve
+    /// one store (with --audience to share the audience).
     #[arg(value_parser = stream_dir)]
     pub outdir: StreamDir,
     /// Address and port to listen on (port 0 picks a free one; the address
@@ -442,6 +451,17 @@ pub struct ServeArgs {
     /// one is answered 431 and the connection closed. At least 8KiB.
     #[arg(long, value_name = "SIZE", default_value = "32KiB")]
     pub max_header_size: String,
+    /// With an s3:// stream directory: keep the mirror in DIR (created if
+    /// missing, kept at exit; a mirror of the same transmission left there
+    /// is continued, one of another is replaced). Default: a new directory
+    /// under the system's temporary directory, removed at exit.
+    #[arg(long, value_name = "DIR")]
+    pub mirror_dir: Option<std::path::PathBuf>,
+    /// With an s3:// stream directory: mirror (and serve) at most the
+    /// newest N assets rather than all the store retains; older ones are
+    /// served by the store itself or not at all. Default: all retained.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub mirror_window: Option<u64>,
 }
 
 /// Follow a stream served by `backset serve`, or by any static file server
