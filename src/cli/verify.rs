@@ -17,10 +17,13 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
     }
-    let report = backset::stream::verify::verify_dir(args.outdir.local("verify").map_err(backset::Error::Usage)?, &mut |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })?;
+    let report = backset::stream::verify::verify_dir(
+        args.outdir.local("verify").map_err(backset::Error::Usage)?,
+        &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )?;
     bar.finish_and_clear();
     if args.json {
         outln!(
