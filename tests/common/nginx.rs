@@ -110,3 +110,24 @@ pub fn start_cdn(bin: &Path, dir: &Path, origin: &str) -> (Nginx, String, PathBu
     );
     start_nginx(bin, dir, &http)
 }
+
+/// nginx balancing over `replicas`, passing to the next one on a
+/// connection error or a gateway error, without buffering the answers.
+pub fn balancer_config(replicas: &[&str]) -> String {
+    let servers: String = replicas
+        .iter()
+        .map(|r| {
+            format!(
+                "server {} max_fails=1 fail_timeout=30s;\n",
+                r.trim_end_matches('/').trim_start_matches("http://")
+            )
+        })
+        .collect();
+    format!(
+        "upstream replicas {{\n{servers}}}\n\
+         server {{ listen 127.0.0.1:PORT;\n\
+         location / {{ proxy_pass http://replicas; proxy_http_version 1.1;\n\
+         proxy_set_header Connection \"\"; proxy_buffering off;\n\
+         proxy_connect_timeout 1s; proxy_next_upstream error timeout http_502 http_503; }} }}"
+    )
+}
