@@ -12,32 +12,11 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::live::{long_capture, paced_segment, start_server_with, wait_for_assets};
-use common::nginx::{free_port, nginx_or_skip, start_nginx};
+use common::nginx::{balancer_config, free_port, nginx_or_skip, start_nginx};
 use common::redis::start_redis_on;
 use common::{backset, concatenated, decode_errors, framemd5, payloads};
 
 const VIEWERS: usize = 3;
-
-/// nginx balancing over `replicas`, passing to the next one on a
-/// connection error or a gateway error, without buffering the answers.
-fn balancer_config(replicas: &[&str]) -> String {
-    let servers: String = replicas
-        .iter()
-        .map(|r| {
-            format!(
-                "server {} max_fails=1 fail_timeout=30s;\n",
-                r.trim_end_matches('/').trim_start_matches("http://")
-            )
-        })
-        .collect();
-    format!(
-        "upstream replicas {{\n{servers}}}\n\
-         server {{ listen 127.0.0.1:PORT;\n\
-         location / {{ proxy_pass http://replicas; proxy_http_version 1.1;\n\
-         proxy_set_header Connection \"\"; proxy_buffering off;\n\
-         proxy_connect_timeout 1s; proxy_next_upstream error timeout http_502 http_503; }} }}"
-    )
-}
 
 fn audience_clients(url: &str) -> u64 {
     let mut resp = ureq::get(&format!("{url}backset.json")).call().unwrap();

@@ -64,7 +64,7 @@ impl Bucket {
         let endpoint = std::env::var("AWS_ENDPOINT_URL")
             .or_else(|_| std::env::var("AWS_ENDPOINT"))
             .unwrap_or_default();
-        let allow_http = endpoint.starts_with("http://")
+        let allow_http = endpoint.starts_with("http:")
             || std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true");
         let client = ClientOptions::new()
             .with_allow_http(allow_http)
@@ -170,7 +170,9 @@ impl Bucket {
                         attributes,
                         ..Default::default()
                     };
-                    store.put_opts(&key, PutPayload::from(bytes), options).await?;
+                    store
+                        .put_opts(&key, PutPayload::from(bytes), options)
+                        .await?;
                     return Ok(());
                 }
                 let mut writer = BufWriter::with_capacity(store, key, MULTIPART_ABOVE)
@@ -178,7 +180,9 @@ impl Bucket {
                 writer.write_all(&bytes).await?;
                 writer.shutdown().await
             })
-            .map_err(|e: std::io::Error| Error::Network(format!("{}: {e}", self.location.url_of(name))))
+            .map_err(|e: std::io::Error| {
+                Error::Network(format!("{}: {e}", self.location.url_of(name)))
+            })
     }
 
     /// Writes `name` only if it does not exist (`None`) or is still at
@@ -195,17 +199,18 @@ impl Bucket {
             attributes: attributes(name, Caching::None),
             ..Default::default()
         };
-        let put = self
-            .runtime
-            .block_on(self.store.put_opts(&key, PutPayload::from(bytes), options));
+        let put =
+            self.runtime
+                .block_on(self.store.put_opts(&key, PutPayload::from(bytes), options));
         match put {
             Ok(done) => Ok(Ok(UpdateVersion {
                 e_tag: done.e_tag,
                 version: done.version,
             })),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Ok(Err(Conflict))
-            }
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(Err(Conflict)),
             Err(e) => Err(self.failed(name, e)),
         }
     }
@@ -222,7 +227,8 @@ impl Bucket {
     /// Every object under the prefix, as (name relative to it, size). Only
     /// for the writer's cleanup and `verify`: readers find objects by name.
     pub fn list(&self) -> Result<Vec<(String, u64)>> {
-        let prefix = (!self.location.prefix.is_empty()).then(|| Key::from(self.location.prefix.as_str()));
+        let prefix =
+            (!self.location.prefix.is_empty()).then(|| Key::from(self.location.prefix.as_str()));
         let strip = if self.location.prefix.is_empty() {
             0
         } else {

@@ -182,13 +182,17 @@ mod tests {
         }
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[1].0, "index-00000001.bin");
-        assert_eq!((head.chunk, head.base, head.count()), (2, 7, 2 * CHUNK_RECORDS + 5));
+        assert_eq!(
+            (head.chunk, head.base, head.count()),
+            (2, 7, 2 * CHUNK_RECORDS + 5)
+        );
         let back = Head::decode(&head.encode()).unwrap();
         assert_eq!(back, head);
         // Position 1030 is chunk 1, record 6: one ranged read finds it.
         let Some(Place::Chunk { name, range }) = head.place(1030) else {
             panic!("not in a chunk")
         };
+        assert_eq!(name, chunks[1].0);
         let bytes = &chunks[1].1[range.start as usize..range.end as usize];
         let r = Record::decode(bytes).unwrap();
         assert!(head.in_place(1030, &r));

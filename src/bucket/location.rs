@@ -20,6 +20,13 @@ pub enum StreamDir {
 }
 
 impl Location {
+    pub fn new(bucket: &str, prefix: &str) -> Location {
+        Location {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        }
+    }
+
     /// The object key of `name` in this stream directory.
     pub fn key(&self, name: &str) -> String {
         if self.prefix.is_empty() {
@@ -97,7 +104,9 @@ impl Location {
         }
         let prefix = prefix.trim_matches('/');
         if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains("//") {
-            return Err(format!("{given}: the prefix may not hold `.`, `..` or an empty part"));
+            return Err(format!(
+                "{given}: the prefix may not hold `.`, `..` or an empty part"
+            ));
         }
         Ok(Location {
             bucket: bucket.to_string(),

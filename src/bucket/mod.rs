@@ -9,6 +9,8 @@
 pub mod client;
 pub mod index_form;
 pub mod location;
+pub mod mirror;
+pub mod publish;
 pub mod stream_reader;
 pub mod verify;
 

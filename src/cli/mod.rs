@@ -64,7 +64,11 @@ pub enum Command {
 /// and box).
 #[derive(Debug, Args)]
 pub struct SegmentArgs {
-    /// The stream directory (created if missing).
+    /// The stream directory (created if missing), or `s3://bucket/prefix`
+    /// on an S3-compatible store, configured by AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL (an http://
+    /// endpoint is allowed as given). Objects have the files' names; the
+    /// index is `index-head.bin` plus immutable 1024-record chunks.
     #[arg(value_parser = stream_dir)]
     pub outdir: StreamDir,
     /// The capture: a file, `-` (the default) for standard input, or
@@ -133,6 +137,18 @@ pub struct SegmentArgs {
     /// Print only warnings and errors, not a line per published asset.
     #[arg(long, short)]
     pub quiet: bool,
+    /// With an `s3://` OUTDIR: the local stream directory assets are
+    /// published into before they are uploaded, and where they wait while
+    /// the store is slow or unreachable. A restart with the same spool
+    /// uploads what the store lacks first. Default:
+    /// /var/tmp/backset-spool/BUCKET/PREFIX.
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// With an `s3://` OUTDIR: how long to wait, once the capture has
+    /// ended, for the store to take what the spool still holds (exit
+    /// status 1 if it does not; the spool keeps it).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub drain_timeout: String,
 }
 
 /// Print an asset's sequence number, start, duration and maps: the
@@ -397,7 +413,16 @@ pub struct SimulateArgs {
 #[cfg(feature = "serve")]
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The stream directory.
+    /// The stream directory: a local folder, or `s3://bucket/prefix` on an
+    /// S3-compatible object store, configured by the standard AWS
+    /// variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
+    /// (default us-east-1) and AWS_ENDPOINT_URL for a store other than
+    /// AWS's (an http:// endpoint is allowed as given). From a store, serve
+    /// is a stateless replica: it mirrors the stream into a local directory
+    /// (--mirror-dir), syncing every 200 ms, and serves that directory as
+    /// it serves any other; while the store is unreachable it goes on
+    /// serving what it holds and retries. Any number of replicas may serve
+    /// one store (with --audience to share the audience).
     #[arg(value_parser = stream_dir)]
     pub outdir: StreamDir,
     /// Address and port to listen on (port 0 picks a free one; the address
@@ -444,6 +469,17 @@ pub struct ServeArgs {
     /// one is answered 431 and the connection closed. At least 8KiB.
     #[arg(long, value_name = "SIZE", default_value = "32KiB")]
     pub max_header_size: String,
+    /// With an s3:// stream directory: keep the mirror in DIR (created if
+    /// missing, kept at exit; a mirror of the same transmission left there
+    /// is continued, one of another is replaced). Default: a new directory
+    /// under the system's temporary directory, removed at exit.
+    #[arg(long, value_name = "DIR")]
+    pub mirror_dir: Option<std::path::PathBuf>,
+    /// With an s3:// stream directory: mirror (and serve) at most the
+    /// newest N assets rather than all the store retains; older ones are
+    /// served by the store itself or not at all. Default: all retained.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub mirror_window: Option<u64>,
 }
 
 /// Follow a stream served by `backset serve`, or by any static file server

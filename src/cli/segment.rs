@@ -20,6 +20,7 @@ use backset::units::{parse_duration_us, parse_size};
 
 use super::SegmentArgs;
 
+mod store;
 mod udp;
 
 /// What was left of an unfinished box at the end of input: its type, its
@@ -39,7 +40,13 @@ enum Input {
 pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     let config = publisher_config(&args)?;
     let cut = config.cut;
+    // The store's lease before the spool is touched: a second writer
+    // must change nothing.
+    let publishing = store::start(&args)?;
     let (publisher, resume) = Publisher::open(config, now_us())?;
+    if let Some(p) = &publishing {
+        p.wake();
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -61,6 +68,7 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
         segmenter: Segmenter::new(cut, resume),
         publisher,
         quiet: args.quiet,
+        publishing,
         events: Vec::new(),
         notes: Vec::new(),
     };
@@ -76,7 +84,11 @@ pub fn run(args: SegmentArgs) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     // After a failure (a full disk, say) the first error is the one to report.
-    let finish = shell.publisher.finish(now_us(), &mut shell.notes);
+    let mut finish = shell.publisher.finish(now_us(), &mut shell.notes);
+    if let Some(p) = shell.publishing.take() {
+        let uploaded = store::finish(p, &args);
+        finish = finish.and(uploaded);
+    }
     for note in shell.notes.drain(..) {
         if let Note::Warning(w) = note {
             say(format_args!("backset: warning: {w}"));
@@ -117,7 +129,7 @@ fn publisher_config(args: &SegmentArgs) -> anyhow::Result<publisher::Config> {
         )?,
     };
     Ok(publisher::Config {
-        dir: args.outdir.local("segment").map_err(backset::Error::Usage)?.clone(),
+        dir: store::local_dir(args)?,
         prefix: args.prefix.clone(),
         new: args.new,
         fsync: args.fsync,
@@ -167,6 +179,8 @@ struct Shell {
     segmenter: Segmenter,
     publisher: Publisher,
     quiet: bool,
+    /// The upload of the spool, when OUTDIR is on a store.
+    publishing: Option<backset::bucket::publish::Publishing>,
     events: Vec<Event>,
     notes: Vec<Note>,
 }
@@ -221,6 +235,12 @@ impl Shell {
                 }
             }
             handled?;
+            if let Some(p) = &self.publishing {
+                if p.stopped() {
+                    anyhow::bail!("publishing to the store stopped");
+                }
+                p.wake();
+            }
         }
         Ok(())
     }

@@ -421,7 +421,7 @@ fn clean_interrupted(dir: &Path, naming: &Naming, next_sequence: u64) -> Result<
 
 /// Removes what a transmission left in `dir`: its index, descriptor,
 /// assets, init files and track segments of this naming and temporary files. Nothing else is touched.
-fn remove_transmission(dir: &Path, naming: &Naming) -> Result<()> {
+pub(crate) fn remove_transmission(dir: &Path, naming: &Naming) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(Error::io(dir))? {
         let entry = entry.map_err(Error::io(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();

@@ -63,14 +63,16 @@ pub fn start_server(out: &Path, listen: &str) -> (Server, String) {
 }
 
 pub fn start_server_with(out: &Path, listen: &str, args: &[&str]) -> (Server, String) {
-    let mut server = Server(
-        backset()
-            .args(["serve", out.to_str().unwrap(), "--listen", listen])
-            .args(args)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut serve = backset();
+    serve
+        .args(["serve", out.to_str().unwrap(), "--listen", listen])
+        .args(args);
+    start_serving(serve)
+}
+
+/// Starts a `serve` command and reads the address it listens on.
+pub fn start_serving(mut serve: std::process::Command) -> (Server, String) {
+    let mut server = Server(serve.stderr(Stdio::piped()).spawn().unwrap());
     let mut line = String::new();
     BufReader::new(server.stderr.take().unwrap())
         .read_line(&mut line)

@@ -6,6 +6,7 @@ pub mod live;
 pub mod netns;
 pub mod nginx;
 pub mod redis;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -82,3 +82,52 @@ pub fn start_nginx(bin: &Path, dir: &Path, http: &str) -> (Nginx, String, PathBu
     }
     (nginx, format!("http://127.0.0.1:{port}/"), log)
 }
+
+/// nginx as a CDN in front of a bucket: `/NAME` is fetched from `origin`
+/// (`http://127.0.0.1:PORT/BUCKET/PREFIX/`, the store's anonymous URL of
+/// the stream directory) and kept in a cache under `dir` for as long as
+/// the object's own `Cache-Control` allows (nothing is cached on nginx's
+/// say-so: an object without it, or `no-store`, goes to the store every
+/// time). A Range request is answered 206 from the whole object, which
+/// nginx fetches and caches once. `X-Cache-Status` (MISS, HIT, EXPIRED…)
+/// tells a test where an answer came from.
+pub fn start_cdn(bin: &Path, dir: &Path, origin: &str) -> (Nginx, String, PathBuf) {
+    assert!(origin.ends_with('/'), "{origin}: the origin is a directory");
+    let cache = dir.join("cache");
+    let http = format!(
+        "proxy_cache_path {cache} levels=1:2 keys_zone=store:4m max_size=512m \
+         inactive=10m use_temp_path=off;\n\
+         server {{\n listen 127.0.0.1:PORT;\n\
+          location / {{\n\
+           proxy_pass {origin};\n\
+           proxy_http_version 1.1;\n\
+           proxy_cache store;\n\
+           proxy_cache_key $uri;\n\
+           proxy_cache_lock on;\n\
+           add_header X-Cache-Status $upstream_cache_status always;\n\
+          }}\n}}",
+        cache = cache.display(),
+    );
+    start_nginx(bin, dir, &http)
+}
+
+/// nginx balancing over `replicas`, passing to the next one on a
+/// connection error or a gateway error, without buffering the answers.
+pub fn balancer_config(replicas: &[&str]) -> String {
+    let servers: String = replicas
+        .iter()
+        .map(|r| {
+            format!(
+                "server {} max_fails=1 fail_timeout=30s;\n",
+                r.trim_end_matches('/').trim_start_matches("http://")
+            )
+        })
+        .collect();
+    format!(
+        "upstream replicas {{\n{servers}}}\n\
+         server {{ listen 127.0.0.1:PORT;\n\
+         location / {{ proxy_pass http://replicas; proxy_http_version 1.1;\n\
+         proxy_set_header Connection \"\"; proxy_buffering off;\n\
+         proxy_connect_timeout 1s; proxy_next_upstream error timeout http_502 http_503; }} }}"
+    )
+}
