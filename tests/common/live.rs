@@ -73,10 +73,11 @@ pub fn start_server_with(out: &Path, listen: &str, args: &[&str]) -> (Server, St
 /// Starts a `serve` command and reads the address it listens on.
 pub fn start_serving(mut serve: std::process::Command) -> (Server, String) {
     let mut server = Server(serve.stderr(Stdio::piped()).spawn().unwrap());
-    let mut line = String::new();
-    BufReader::new(server.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    // A replica on a store says what it mirrored before it listens.
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let line = lines
+        .find_map(|l| l.ok().filter(|l| l.contains("http://")))
+        .unwrap_or_default();
     let url = line.trim().rsplit(' ').next().unwrap().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
     (server, url)

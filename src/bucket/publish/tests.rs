@@ -152,3 +152,30 @@ fn expired_assets_leave_the_store_after_their_hold() {
         assert!(b.get(&naming.name(s)).unwrap().is_some(), "asset {s} kept");
     }
 }
+
+#[test]
+fn assets_retention_let_go_before_the_store_took_them_go_up_as_records_only() {
+    let spool = tempfile::tempdir().unwrap();
+    let b = bucket();
+    let keep = Some(2);
+    let (mut publisher, resume) = Publisher::open(config(spool.path(), keep), T0).unwrap();
+    let mut segmenter = Segmenter::new(config(spool.path(), keep).cut, resume);
+    let mut events = Vec::new();
+    segmenter.push(CAPTURE, T0, &mut events).unwrap();
+    segmenter.finish(&mut events).unwrap();
+    for event in events {
+        publisher.handle(event, T0, &mut Vec::new()).unwrap();
+    }
+    // The end deletes every expired file: the store had taken none.
+    publisher.finish(T0, &mut Vec::new()).unwrap();
+    let mut later = Uploader::new(b.another().unwrap(), spool.path(), false);
+    assert_eq!(later.drain(T0).unwrap(), 0);
+    let head = Head::decode(&b.get(HEAD).unwrap().unwrap()).unwrap();
+    let d: Descriptor = serde_json::from_slice(&b.get("stream.json").unwrap().unwrap()).unwrap();
+    assert_eq!(head.count(), head.records.last().unwrap().sequence + 1);
+    let naming = Naming::new("asset");
+    for r in &head.records {
+        let there = b.get(&naming.name(r.sequence)).unwrap().is_some();
+        assert_eq!(there, r.sequence >= d.first_sequence, "asset {}", r.sequence);
+    }
+}

@@ -243,11 +243,18 @@ impl Uploader {
     /// files the first time one of its assets goes up.
     fn upload_asset(&mut self, r: &Record, d: &Descriptor, naming: &Naming) -> Result<()> {
         let asset = naming.name(r.sequence);
-        let bytes = self.read_spool(&asset)?.ok_or_else(|| Error::BadFile {
-            path: self.spool.join(&asset),
-            reason: "published in the spool's index but gone from the spool; it cannot be uploaded"
-                .into(),
-        })?;
+        let Some(bytes) = self.read_spool(&asset)? else {
+            // Retention let it go while it waited (a store slower than the
+            // window): its record goes up, as an expired one's.
+            if r.sequence < d.first_sequence {
+                return Ok(());
+            }
+            return Err(Error::BadFile {
+                path: self.spool.join(&asset),
+                reason: "published in the spool's index but gone from the spool; it cannot be uploaded"
+                    .into(),
+            });
+        };
         self.bucket.put(&asset, bytes, Caching::Immutable)?;
         let mut names = vec![naming.maps_name(r.sequence)];
         names.extend(
