@@ -556,9 +556,7 @@ impl Machine {
             Request::IndexHead
             | Request::Record { .. }
             | Request::ChunkRecord { .. }
-            | Request::Header { .. } => {
-                " (does the host answer Range requests?)"
-            }
+            | Request::Header { .. } => " (does the host answer Range requests?)",
             _ => "",
         };
         self.bad_answer(

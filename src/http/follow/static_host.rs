@@ -25,13 +25,13 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 
+use super::protocol::Request;
+#[cfg(feature = "store")]
+use crate::bucket::index_form::{Head, Place, CHUNK_RECORDS, HEAD};
 use crate::capture::maps::Maps;
 use crate::http::api::{AudienceFacts, Params, ViewerFacts};
 use crate::policy::advise::{advise, Audience};
 use crate::stream::descriptor::Descriptor;
-use super::protocol::Request;
-#[cfg(feature = "store")]
-use crate::bucket::index_form::{Head, Place, CHUNK_RECORDS, HEAD};
 use crate::stream::index::{decode_header, Record, HEADER_LEN, RECORD_LEN};
 use crate::stream::locate::{self, seconds, Answer, LocateError, Source, Target};
 use crate::stream::naming::Naming;

@@ -310,7 +310,11 @@ impl Server {
     fn records(&self, t: u64) -> impl Iterator<Item = Record> + '_ {
         // Every fake asset has the same length.
         let a = asset(0);
-        let published = self.assets.iter().enumerate().filter(move |(_, a)| a.0 <= t);
+        let published = self
+            .assets
+            .iter()
+            .enumerate()
+            .filter(move |(_, a)| a.0 <= t);
         published.map(move |(s, _)| {
             let s = s as u64;
             Record {

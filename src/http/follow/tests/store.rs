@@ -68,7 +68,11 @@ fn count(run: &Run, wanted: impl Fn(&Request) -> bool) -> usize {
 fn a_store_hosts_head_is_read_when_there_is_no_index_bin() {
     let server = Server::regular(6, 2 * ASSET_MS);
     let served = run(&server, config(Some(2.5), 30_000), usize::MAX);
-    let stored = run(&server.store_host(false), config(Some(2.5), 30_000), usize::MAX);
+    let stored = run(
+        &server.store_host(false),
+        config(Some(2.5), 30_000),
+        usize::MAX,
+    );
     let report = stored.result.as_ref().unwrap();
     // The same entry point, bytes and end as `serve`'s locate gives.
     assert_eq!(stored.out, expected(0, 5));
@@ -258,7 +262,10 @@ fn saving_from_a_store_host_fetches_the_first_asset_whole() {
     assert_eq!(run.out, expected(0, 5));
     assert_eq!(fetched(&run, "asset-00000000.mp4"), [0]);
     assert_eq!(
-        count(&run, |r| matches!(r, Request::Header { .. } | Request::From { .. })),
+        count(&run, |r| matches!(
+            r,
+            Request::Header { .. } | Request::From { .. }
+        )),
         0
     );
 }
