@@ -31,11 +31,12 @@
 //!    whole, with no probe, draw or `locate`.
 //!
 //! A 404 for the first `/backset.json` means a static host (a file server
-//! or CDN): the machine then reads `stream.json` and `index.bin` and the
-//! assets' maps by range, and makes the parameters and the entry point
-//! itself ([`super::static_host`]); its polls read `stream.json` alone
-//! (the index again only once the transmission has ended, for its last
-//! asset). Everything else is the same session.
+//! or CDN): the machine then reads `stream.json` and `index.bin` (or, on an
+//! object store, `index-head.bin` and the index's chunks) and the assets'
+//! maps by range, and makes the parameters and the entry point itself
+//! ([`super::static_host`]); its polls read `stream.json` alone (the index
+//! again only once the transmission has ended, for its last asset).
+//! Everything else is the same session.
 //!
 //! Every request carries CMCD: `sid`, `mtp` (the latest throughput of this
 //! viewer's own asset fetches), `bl` (its buffer, ms), `bs` when it starved

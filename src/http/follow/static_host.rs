@@ -8,6 +8,16 @@
 //! `serve` runs: [`crate::policy::advise::advise`] and
 //! [`crate::stream::locate`].
 //!
+//! An object store (or a CDN or nginx in front of one) has no `index.bin`:
+//! the index is a small head object, `index-head.bin`, and immutable chunks
+//! of 1024 records (`crate::bucket::index_form`, which alone says where a
+//! record is). When `index.bin` is not found, or `stream.json` names the
+//! head as its index, the head is read whole (it counts the records and
+//! holds the newest) and any other record by a ranged GET of its chunk: the
+//! same O(log n) reads. Re-reading the head learns of newer records, as
+//! re-reading `index.bin`'s length does. A build without the `store`
+//! feature reads `index.bin` alone.
+//!
 //! Sans-IO by replay: a [`View`] holds what has been fetched so far; the
 //! computations run over it and, at the first record or maps they lack,
 //! stop and name it ([`Need`]). The machine fetches it and runs them again.
