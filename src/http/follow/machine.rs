@@ -31,11 +31,12 @@
 //!    whole, with no probe, draw or `locate`.
 //!
 //! A 404 for the first `/backset.json` means a static host (a file server
-//! or CDN): the machine then reads `stream.json` and `index.bin` and the
-//! assets' maps by range, and makes the parameters and the entry point
-//! itself ([`super::static_host`]); its polls read `stream.json` alone
-//! (the index again only once the transmission has ended, for its last
-//! asset). Everything else is the same session.
+//! or CDN): the machine then reads `stream.json` and `index.bin` (or, on an
+//! object store, `index-head.bin` and the index's chunks) and the assets'
+//! maps by range, and makes the parameters and the entry point itself
+//! ([`super::static_host`]); its polls read `stream.json` alone (the index
+//! again only once the transmission has ended, for its last asset).
+//! Everything else is the same session.
 //!
 //! Every request carries CMCD: `sid`, `mtp` (the latest throughput of this
 //! viewer's own asset fetches), `bl` (its buffer, ms), `bs` when it starved
@@ -474,11 +475,17 @@ impl Machine {
             Request::Asset { name } => self.asset(now, name, body),
             Request::Descriptor => self.descriptor_read(now, body),
             Request::IndexHead => self.head_read(now, body, size),
+            Request::StoreHead { .. } => {
+                let body = body.ok_or_else(|| self.no_stream())?;
+                let view = View::from_store_head(&body);
+                self.view_read(now, &request, view)
+            }
             Request::Record { position } => {
                 let body = body.ok_or_else(|| self.no_stream())?;
                 self.view_mut()?.add_record(position, &body);
                 self.static_step(now)
             }
+            Request::ChunkRecord { position, .. } => self.chunk_read(now, request, position, body),
             Request::Maps { .. } => self.maps_read(now, request, body),
         }
     }
@@ -547,9 +554,10 @@ impl Machine {
         let limit = request.limit();
         // A whole file where a range was asked: a host that ignores Range.
         let hint = match request {
-            Request::IndexHead | Request::Record { .. } | Request::Header { .. } => {
-                " (does the host answer Range requests?)"
-            }
+            Request::IndexHead
+            | Request::Record { .. }
+            | Request::ChunkRecord { .. }
+            | Request::Header { .. } => " (does the host answer Range requests?)",
             _ => "",
         };
         self.bad_answer(
@@ -909,7 +917,8 @@ impl Machine {
             self.ended = false;
             return self.polled(now, Some(first));
         }
-        Ok(self.send(now, Request::IndexHead))
+        let request = host.head_request();
+        Ok(self.send(now, request))
     }
 
     /// The index's header and first record, and its length.
@@ -919,20 +928,71 @@ impl Machine {
         body: Option<Vec<u8>>,
         size: Option<u64>,
     ) -> Result<Action> {
-        let body = body.ok_or_else(|| self.no_stream())?;
+        let Some(body) = body else {
+            // No index.bin: perhaps the index in object storage's form.
+            let request = self.host_mut()?.no_index_file();
+            let request = request.ok_or_else(|| self.no_stream())?;
+            self.said.push(format!(
+                "no {}, reading the index as object storage keeps it: {}",
+                Request::IndexHead.path(),
+                request.path()
+            ));
+            return Ok(self.send(now, request));
+        };
         // The index's length is how many records it holds: a host that
         // does not say it cannot be followed by range.
         let size = size.ok_or_else(|| {
             self.bad_answer(&Request::IndexHead, "no length in its Content-Range")
         })?;
-        let view = View::from_head(&body, size)
-            .map_err(|why| self.bad_answer(&Request::IndexHead, why))?;
+        let view = View::from_head(&body, size);
+        self.view_read(now, &Request::IndexHead, view)
+    }
+
+    /// A fresh view of the index (from `index.bin`'s first bytes or the
+    /// store form's head object) replaces the one held, keeping what was
+    /// fetched of the same index.
+    fn view_read(
+        &mut self,
+        now: Duration,
+        request: &Request,
+        view: std::result::Result<View, String>,
+    ) -> Result<Action> {
+        let view = view.map_err(|why| self.bad_answer(request, why))?;
         let host = self.host_mut()?;
         match &mut host.view {
             Some(old) => old.refresh(view),
             None => host.view = Some(view),
         }
         self.static_step(now)
+    }
+
+    /// A record from one of the store form's chunks. A chunk is immutable,
+    /// so gone means retention deleted it as the window moved under the
+    /// search: read the window again (a few times, then give up).
+    fn chunk_read(
+        &mut self,
+        now: Duration,
+        request: Request,
+        position: u64,
+        body: Option<Vec<u8>>,
+    ) -> Result<Action> {
+        let Some(body) = body else {
+            return self.gone(now, request, "not found, again and again");
+        };
+        self.view_mut()?.add_record(position, &body);
+        self.host_mut()?.gone = 0;
+        self.static_step(now)
+    }
+
+    /// What a static host's search needed is not there: the window moved
+    /// under it; read it again, a few times, then the host is missing it.
+    fn gone(&mut self, now: Duration, request: Request, why: &str) -> Result<Action> {
+        let host = self.host_mut()?;
+        host.gone += 1;
+        if host.gone > 3 {
+            return Err(self.bad_answer(&request, why));
+        }
+        Ok(self.send(now, Request::Descriptor))
     }
 
     /// An asset's maps for the search; gone means the window moved under
@@ -944,15 +1004,8 @@ impl Machine {
         body: Option<Vec<u8>>,
     ) -> Result<Action> {
         let Some(body) = body else {
-            let host = self.host_mut()?;
-            host.gone += 1;
-            if host.gone > 3 {
-                return Err(self.bad_answer(
-                    &request,
-                    "not found, again and again: does this host publish each asset's maps?",
-                ));
-            }
-            return Ok(self.send(now, Request::Descriptor));
+            let why = "not found, again and again: does this host publish each asset's maps?";
+            return self.gone(now, request, why);
         };
         let maps = Maps::decode(&body).map_err(|why| self.bad_answer(&request, why))?;
         let view = self.view_mut()?;
@@ -1021,7 +1074,9 @@ impl Machine {
             }
         };
         let request = match need {
-            Need::Record(position) => Request::Record { position },
+            Need::Record(position) => view
+                .record_request(position)
+                .map_err(|why| Error::Internal(format!("follow: {why}")))?,
             Need::Maps(record) => Request::Maps {
                 name: naming.maps_name(record.sequence),
                 len: (Maps::encoded_len(record.entries as usize) as u64).min(trust::HEADER_LIMIT),

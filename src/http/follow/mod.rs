@@ -7,7 +7,8 @@
 //!
 //! [`machine`] makes every decision on a clock it is given, `playback`
 //! models the player, `static_host` reads a plain file server's
-//! `stream.json` and `index.bin` in place of `serve`'s answers, [`save`]
+//! `stream.json` and index (`index.bin`, or an object store's head and
+//! chunks) in place of `serve`'s answers, [`save`]
 //! keeps what is fetched as a stream directory, [`trust`] bounds and checks
 //! what a server says,
 //! [`protocol`] is what the machine and `driver` say

@@ -3,6 +3,7 @@
 //! them, and the actions it asks for. Plain data: the driver turns a
 //! [`Fetch`] into a GET, the tests into a scripted answer.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use super::machine::Report;
@@ -56,6 +57,18 @@ pub enum Request {
     IndexHead,
     /// Record `position` of `index.bin` (its 64 bytes, by range).
     Record { position: u64 },
+    /// The index in object storage's form, where there is no `index.bin`:
+    /// its head object (`index-head.bin`), whole, at most `len` bytes.
+    /// Its name and its longest length are the store form's
+    /// (`crate::bucket::index_form`), given by the caller.
+    StoreHead { name: String, len: u64 },
+    /// Record `position` of the index in object storage's form: the bytes
+    /// `range` of the immutable chunk object `name`.
+    ChunkRecord {
+        name: String,
+        position: u64,
+        range: Range<u64>,
+    },
     /// An asset's maps on their own (`<asset>.maps`), `len` bytes as its
     /// record's entry count says.
     Maps { name: String, len: u64 },
@@ -77,7 +90,9 @@ impl Request {
             Request::Asset { name } | Request::Probe { name } => name.clone(),
             Request::Descriptor => "stream.json".into(),
             Request::IndexHead | Request::Record { .. } => "index.bin".into(),
-            Request::Maps { name, .. } => name.clone(),
+            Request::Maps { name, .. }
+            | Request::StoreHead { name, .. }
+            | Request::ChunkRecord { name, .. } => name.clone(),
         }
     }
 
@@ -91,6 +106,11 @@ impl Request {
                 let (from, to) = record_range(*position);
                 Some(format!("bytes={from}-{to}"))
             }
+            Request::ChunkRecord { range, .. } => Some(format!(
+                "bytes={}-{}",
+                range.start,
+                range.end.saturating_sub(1)
+            )),
             _ => None,
         }
     }
@@ -101,9 +121,12 @@ impl Request {
     pub fn limit(&self) -> u64 {
         match self {
             Request::Params | Request::Locate { .. } | Request::Descriptor => JSON_LIMIT,
-            Request::Header { len, .. } | Request::Maps { len, .. } => *len,
+            Request::Header { len, .. }
+            | Request::Maps { len, .. }
+            | Request::StoreHead { len, .. } => *len,
             Request::IndexHead => HEAD_LEN,
             Request::Record { .. } => RECORD_LEN as u64,
+            Request::ChunkRecord { range, .. } => range.end.saturating_sub(range.start),
             Request::Probe { .. } | Request::From { .. } | Request::Asset { .. } => ASSET_LIMIT,
         }
     }

@@ -8,6 +8,16 @@
 //! `serve` runs: [`crate::policy::advise::advise`] and
 //! [`crate::stream::locate`].
 //!
+//! An object store (or a CDN or nginx in front of one) has no `index.bin`:
+//! the index is a small head object, `index-head.bin`, and immutable chunks
+//! of 1024 records (`crate::bucket::index_form`, which alone says where a
+//! record is). When `index.bin` is not found, or `stream.json` names the
+//! head as its index, the head is read whole (it counts the records and
+//! holds the newest) and any other record by a ranged GET of its chunk: the
+//! same O(log n) reads. Re-reading the head learns of newer records, as
+//! re-reading `index.bin`'s length does. A build without the `store`
+//! feature reads `index.bin` alone.
+//!
 //! Sans-IO by replay: a [`View`] holds what has been fetched so far; the
 //! computations run over it and, at the first record or maps they lack,
 //! stop and name it ([`Need`]). The machine fetches it and runs them again.
@@ -25,6 +35,9 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 
+use super::protocol::Request;
+#[cfg(feature = "store")]
+use crate::bucket::index_form::{Head, Place, CHUNK_RECORDS, HEAD};
 use crate::capture::maps::Maps;
 use crate::http::api::{AudienceFacts, Params, ViewerFacts};
 use crate::policy::advise::{advise, Audience};
@@ -32,6 +45,7 @@ use crate::stream::descriptor::Descriptor;
 use crate::stream::index::{decode_header, Record, HEADER_LEN, RECORD_LEN};
 use crate::stream::locate::{self, seconds, Answer, LocateError, Source, Target};
 use crate::stream::naming::Naming;
+use crate::stream::store::INDEX_FILE;
 
 /// What a computation over a [`View`] lacks: fetch it and run it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,15 +56,27 @@ pub(super) enum Need {
     Maps(Record),
 }
 
+/// How the host keeps the index.
+#[derive(Debug)]
+enum Form {
+    /// `index.bin`, read by range: this many whole records by its length
+    /// (the valid ones and any torn tail).
+    File { whole: u64 },
+    /// Object storage's form (`crate::bucket::index_form`): the head
+    /// object, read whole, holds the newest records; the others are in
+    /// immutable chunks, read by range. Every record it counts is valid.
+    #[cfg(feature = "store")]
+    Chunked(Head),
+}
+
 /// What the static host's files said so far.
 #[derive(Debug)]
 pub(super) struct View {
     pub timescale: u32,
-    /// Whole records in the index when its head was read (the valid ones
-    /// and any torn tail).
-    whole: u64,
-    /// Record 0; `None` when the index holds none yet (or a damaged one).
-    base: Option<Record>,
+    form: Form,
+    /// The sequence of the record at position 0; `None` when the index
+    /// holds none yet (or a damaged one).
+    base: Option<u64>,
     /// Records fetched by position; `None`: torn, damaged or out of place.
     records: HashMap<u64, Option<Record>>,
     maps: HashMap<u64, Maps>,
@@ -61,29 +87,73 @@ pub(super) struct View {
 }
 
 impl View {
-    /// The view from the index's first bytes and its length.
+    /// The view from the first bytes of `index.bin` and its length.
     pub fn from_head(head: &[u8], size: u64) -> Result<View, String> {
         let timescale =
-            decode_header(std::path::Path::new("index.bin"), head).map_err(|e| e.to_string())?;
+            decode_header(std::path::Path::new(INDEX_FILE), head).map_err(|e| e.to_string())?;
         let whole = size.saturating_sub(HEADER_LEN as u64) / RECORD_LEN as u64;
-        let base = head.get(HEADER_LEN..).and_then(Record::decode);
+        let first = head.get(HEADER_LEN..).and_then(Record::decode);
         Ok(View {
             timescale,
-            whole,
-            base,
-            records: HashMap::new(),
+            form: Form::File { whole },
+            base: first.map(|r| r.sequence),
+            records: first.map(|r| (0, Some(r))).into_iter().collect(),
             maps: HashMap::new(),
             len: None,
             need: Cell::new(None),
         })
     }
 
+    /// The view from the head object of the index in object storage's
+    /// form: it says how many records there are, and holds the newest.
+    #[cfg(feature = "store")]
+    pub fn from_store_head(bytes: &[u8]) -> Result<View, String> {
+        let head = Head::decode(bytes)?;
+        let count = head.count();
+        Ok(View {
+            timescale: head.timescale,
+            base: (count > 0).then_some(head.base),
+            form: Form::Chunked(head),
+            records: HashMap::new(),
+            maps: HashMap::new(),
+            len: Some(count),
+            need: Cell::new(None),
+        })
+    }
+
+    /// Without the `store` feature this build reads `index.bin` alone.
+    #[cfg(not(feature = "store"))]
+    pub fn from_store_head(_: &[u8]) -> Result<View, String> {
+        Err("this build reads no object storage index (feature `store`)".into())
+    }
+
+    /// The index's name, for what is said of it.
+    fn name(&self) -> &'static str {
+        match self.form {
+            Form::File { .. } => INDEX_FILE,
+            #[cfg(feature = "store")]
+            Form::Chunked(_) => HEAD,
+        }
+    }
+
     /// A fresh head of the same index keeps what was fetched of it: valid
     /// records never change, an index only grows. What read as torn may
-    /// have been completed since, so it is asked again.
+    /// have been completed since, so it is asked again. The records an
+    /// older store head held are kept too: they are in a chunk by now.
     pub fn refresh(&mut self, newer: View) {
-        let same = self.base.is_some() && self.base == newer.base;
-        let (records, maps) = if same {
+        let same = self.base.is_some()
+            && self.base == newer.base
+            && self.timescale == newer.timescale
+            && match (&self.form, &newer.form) {
+                (Form::File { .. }, Form::File { .. }) => {
+                    self.records.get(&0) == newer.records.get(&0)
+                }
+                #[cfg(feature = "store")]
+                (Form::Chunked(old), Form::Chunked(new)) => old.chunk <= new.chunk,
+                #[cfg(feature = "store")]
+                _ => false,
+            };
+        let (mut records, maps) = if same {
             self.records.retain(|_, r| r.is_some());
             (
                 std::mem::take(&mut self.records),
@@ -92,6 +162,12 @@ impl View {
         } else {
             Default::default()
         };
+        #[cfg(feature = "store")]
+        if let (true, Form::Chunked(old)) = (same, &self.form) {
+            let from = old.chunk * CHUNK_RECORDS;
+            records.extend((from..).zip(old.records.iter().map(|r| Some(*r))));
+        }
+        records.extend(newer.records);
         *self = View {
             records,
             maps,
@@ -109,13 +185,36 @@ impl View {
     }
 
     fn get(&self, position: u64) -> Result<Option<Record>, Need> {
-        if position == 0 {
-            return Ok(self.base);
+        if let Some(record) = self.records.get(&position) {
+            return Ok(*record);
         }
-        self.records
-            .get(&position)
-            .copied()
-            .ok_or(Need::Record(position))
+        match &self.form {
+            Form::File { .. } => Err(Need::Record(position)),
+            #[cfg(feature = "store")]
+            Form::Chunked(head) => match head.place(position) {
+                Some(Place::Head(i)) => Ok(head.records.get(i).copied()),
+                Some(Place::Chunk { .. }) => Err(Need::Record(position)),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// The request that reads the record at `position`, which
+    /// [`View::get`] lacked: a range of `index.bin`, or of the chunk
+    /// object the store form keeps it in.
+    pub fn record_request(&self, position: u64) -> Result<Request, String> {
+        match &self.form {
+            Form::File { .. } => Ok(Request::Record { position }),
+            #[cfg(feature = "store")]
+            Form::Chunked(head) => match head.place(position) {
+                Some(Place::Chunk { name, range }) => Ok(Request::ChunkRecord {
+                    name,
+                    position,
+                    range,
+                }),
+                _ => Err(format!("record {position} is in no chunk")),
+            },
+        }
     }
 
     /// Whether record `position` is whole and in its place (its sequence
@@ -126,24 +225,26 @@ impl View {
             .is_some_and(|r| Some(r.sequence) == base.checked_add(position)))
     }
 
-    /// How many records are valid: all whole ones if the last is in its
-    /// place, else (a torn or damaged tail) a binary search for the last
-    /// one that is, as [`crate::stream::index`] does on a file.
+    /// How many records are valid. In `index.bin`: all whole ones if the
+    /// last is in its place, else (a torn or damaged tail) a binary search
+    /// for the last one that is, as [`crate::stream::index`] does on a
+    /// file. The store form says it in its head.
     pub fn count(&mut self) -> Result<u64, Need> {
         if let Some(len) = self.len {
             return Ok(len);
         }
-        let (Some(base), n) = (self.base, self.whole) else {
+        let (Some(base), Form::File { whole: n }) = (self.base, &self.form) else {
             return Ok(0);
         };
-        let len = if n == 0 || self.fits(base.sequence, n - 1)? {
+        let n = *n;
+        let len = if n == 0 || self.fits(base, n - 1)? {
             n
         } else {
             // Invariant: `lo` fits, `hi` does not.
             let (mut lo, mut hi) = (0, n - 1);
             while hi - lo > 1 {
                 let mid = lo + (hi - lo) / 2;
-                if self.fits(base.sequence, mid)? {
+                if self.fits(base, mid)? {
                     lo = mid;
                 } else {
                     hi = mid;
@@ -163,7 +264,7 @@ impl View {
         let Some(base) = self.base.filter(|_| len > 0) else {
             return Ok(None);
         };
-        let first = d.first_sequence.saturating_sub(base.sequence).min(len - 1);
+        let first = d.first_sequence.saturating_sub(base).min(len - 1);
         Ok(Some((first, len - 1)))
     }
 
@@ -180,7 +281,8 @@ impl View {
         let Some((first, last)) = self.window(d).map_err(Ok)? else {
             return Ok(None);
         };
-        let damaged = |p: u64| Err(format!("index.bin: record {p} is damaged"));
+        let name = self.name();
+        let damaged = |p: u64| Err(format!("{name}: record {p} is damaged"));
         let Some(oldest) = self.get(first).map_err(Ok)? else {
             return Err(damaged(first));
         };
@@ -323,9 +425,13 @@ pub(super) struct Host {
     pub descriptor: Option<Descriptor>,
     pub view: Option<View>,
     pub doing: Doing,
-    /// Maps found gone in a row: the window moved under the search, or
-    /// the host has no maps files.
+    /// Maps or index chunks found gone in a row: the window moved under
+    /// the search, or the host has no maps files.
     pub gone: u32,
+    /// The host keeps the index in object storage's form (a bucket, or a
+    /// CDN in front of one): a head object and chunks, no `index.bin`.
+    #[cfg(feature = "store")]
+    chunked: bool,
 }
 
 impl Host {
@@ -335,6 +441,43 @@ impl Host {
             view: None,
             doing: Doing::Params,
             gone: 0,
+            #[cfg(feature = "store")]
+            chunked: false,
         }
+    }
+
+    /// What reads the index's head, in the form the host keeps it in (as
+    /// found, or as its `stream.json` names the index).
+    pub fn head_request(&mut self) -> Request {
+        #[cfg(feature = "store")]
+        {
+            let named = self.descriptor.as_ref().map(|d| d.index.as_str());
+            if self.chunked || named == Some(HEAD) {
+                self.chunked = true;
+                return store_head();
+            }
+        }
+        Request::IndexHead
+    }
+
+    /// `index.bin` is not there: the host may keep the index in object
+    /// storage's form; what to read then, once (`None`: no index at all).
+    pub fn no_index_file(&mut self) -> Option<Request> {
+        #[cfg(feature = "store")]
+        if !self.chunked {
+            self.chunked = true;
+            return Some(store_head());
+        }
+        None
+    }
+}
+
+/// The store form's head object, whole: its header and at most a chunk's
+/// worth of records.
+#[cfg(feature = "store")]
+fn store_head() -> Request {
+    Request::StoreHead {
+        name: HEAD.into(),
+        len: (HEADER_LEN as u64) + CHUNK_RECORDS * RECORD_LEN as u64,
     }
 }

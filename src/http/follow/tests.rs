@@ -20,6 +20,9 @@ use crate::stream::maps_reader::Layout;
 use crate::stream::naming::Naming;
 use crate::Error;
 
+#[cfg(feature = "store")]
+mod store;
+
 const ASSET_MS: u64 = 1000;
 /// The fake server's root, `http://fake/` (in two pieces: the line
 /// counter of the style tools reads `//` in a string as a comment).
@@ -124,6 +127,16 @@ struct Server {
     statik: bool,
     /// Bytes after the index's last record: a torn append.
     torn_tail: Vec<u8>,
+    /// The index in object storage's form (head object and chunks), no
+    /// `index.bin` ([`store`]).
+    store: Option<StoreForm>,
+}
+
+/// How a static host keeps the index in object storage's form.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct StoreForm {
+    /// `stream.json` names the head object as the index.
+    named: bool,
 }
 
 impl Server {
@@ -148,6 +161,7 @@ impl Server {
             header_extra: 0,
             statik: false,
             torn_tail: Vec::new(),
+            store: None,
         }
     }
 
@@ -216,7 +230,13 @@ impl Server {
         let whole = match request {
             Request::Params | Request::Locate { .. } => None,
             Request::Descriptor => Some(self.descriptor(t)),
-            Request::IndexHead | Request::Record { .. } => Some(self.index(t)),
+            Request::IndexHead | Request::Record { .. } if self.store.is_none() => {
+                Some(self.index(t))
+            }
+            Request::IndexHead | Request::Record { .. } => None,
+            Request::StoreHead { name, .. } | Request::ChunkRecord { name, .. } => {
+                self.store_object(name, t)
+            }
             Request::Maps { name, .. } => {
                 let asset = name.strip_suffix(".maps").unwrap_or_default();
                 self.part(asset, t, 0, None).map(|bytes| {
@@ -262,7 +282,8 @@ impl Server {
         let (first, _) = self.window(t);
         serde_json::json!({
             "version": 1, "prefix": "asset", "pattern": self.naming.pattern(),
-            "index": "index.bin", "timescale": 1000, "interval_us": ASSET_MS * 1000,
+            "index": if self.store.is_some_and(|s| s.named) { "index-head.bin" } else { "index.bin" },
+            "timescale": 1000, "interval_us": ASSET_MS * 1000,
             "tracks": [], "first_sequence": first, "started_us": 0,
             "ended": t >= self.ended_at,
         })
@@ -278,11 +299,25 @@ impl Server {
             bytes.extend(field.to_be_bytes());
         }
         bytes.resize(64, 0);
+        for record in self.records(t) {
+            bytes.extend(record.encode());
+        }
+        bytes.extend(&self.torn_tail);
+        bytes
+    }
+
+    /// The index's records at `t`: one for every asset published by then.
+    fn records(&self, t: u64) -> impl Iterator<Item = Record> + '_ {
         // Every fake asset has the same length.
         let a = asset(0);
-        for (s, _) in self.assets.iter().enumerate().filter(|(_, a)| a.0 <= t) {
+        let published = self
+            .assets
+            .iter()
+            .enumerate()
+            .filter(move |(_, a)| a.0 <= t);
+        published.map(move |(s, _)| {
             let s = s as u64;
-            let record = Record {
+            Record {
                 sequence: s,
                 start: s * ASSET_MS,
                 duration: ASSET_MS,
@@ -292,11 +327,14 @@ impl Server {
                 entries: 2,
                 published_us: 0,
                 init: 0,
-            };
-            bytes.extend(record.encode());
-        }
-        bytes.extend(&self.torn_tail);
-        bytes
+            }
+        })
+    }
+
+    /// Without the `store` feature there is no object storage form.
+    #[cfg(not(feature = "store"))]
+    fn store_object(&self, _: &str, _: u64) -> Option<Vec<u8>> {
+        None
     }
 
     fn part(&self, name: &str, t: u64, from: usize, len: Option<usize>) -> Option<Vec<u8>> {
