@@ -176,6 +176,11 @@ fn assets_retention_let_go_before_the_store_took_them_go_up_as_records_only() {
     let naming = Naming::new("asset");
     for r in &head.records {
         let there = b.get(&naming.name(r.sequence)).unwrap().is_some();
-        assert_eq!(there, r.sequence >= d.first_sequence, "asset {}", r.sequence);
+        assert_eq!(
+            there,
+            r.sequence >= d.first_sequence,
+            "asset {}",
+            r.sequence
+        );
     }
 }

@@ -251,8 +251,9 @@ impl Uploader {
             }
             return Err(Error::BadFile {
                 path: self.spool.join(&asset),
-                reason: "published in the spool's index but gone from the spool; it cannot be uploaded"
-                    .into(),
+                reason:
+                    "published in the spool's index but gone from the spool; it cannot be uploaded"
+                        .into(),
             });
         };
         self.bucket.put(&asset, bytes, Caching::Immutable)?;
