@@ -241,6 +241,7 @@ pub struct Index {
 
 impl Index {
     /// An index with no record.
+    #[cfg(feature = "store")]
     pub(crate) fn empty() -> Index {
         Index {
             map: None,
