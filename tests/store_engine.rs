@@ -67,6 +67,30 @@ fn client_and_cdn_on_a_real_s3_server() {
         None
     );
 
+    // Above MULTIPART_ABOVE an asset goes up in parts, and reads back as
+    // one object, across the parts' joins and with its caching.
+    let big: Vec<u8> = (0..40 * 1024 * 1024 + 17u32)
+        .map(|i| (i * 13 % 241) as u8)
+        .collect();
+    let big_name = "asset-00000009.mp4";
+    bucket
+        .put(big_name, Bytes::from(big.clone()), Caching::Immutable)
+        .expect("multipart put");
+    let join = backset::bucket::client::MULTIPART_ABOVE as u64;
+    for range in [join - 3..join + 5, 2 * join - 1..2 * join + 1] {
+        let got = bucket.get_range(big_name, range.clone()).expect("read");
+        let want = &big[range.start as usize..range.end as usize];
+        assert_eq!(got.as_deref(), Some(want), "{range:?}");
+    }
+    let whole = bucket.get(big_name).expect("read").expect("there");
+    assert!(whole == big, "the multipart object reads back other bytes");
+    let url = server.url("engine", &format!("ch1/{big_name}"));
+    let (status, cc, _, body) = get(&url, Some("bytes=0-99"));
+    assert_eq!(
+        (status, cc.as_str(), &body[..]),
+        (206, IMMUTABLE, &big[..100])
+    );
+
     // The single-writer lease: create once, then only from its version.
     let lease = "writer.lease";
     let first = bucket
