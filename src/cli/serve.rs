@@ -1,23 +1,16 @@
-//! serve: the server's runtime, from its flags; from a store, the mirror
-//! it serves and the thread that keeps the mirror in step.
+//! serve: the server's runtime, from its flags; from a store, over the
+//! replica's mirror (`bucket::mirror::replica`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
-use backset::bucket::mirror::Mirror;
-use backset::bucket::{Bucket, Location, StreamDir};
+use backset::bucket::mirror::replica::Replica;
+use backset::bucket::StreamDir;
 use backset::units::{parse_duration_us, parse_size};
 
 use super::ServeArgs;
-
-/// How often the mirror asks the store for what is new.
-const SYNC_EVERY: Duration = Duration::from_millis(200);
-/// The longest wait between tries while the store is unreachable.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Descriptors kept back from the connection cap for the listener, the
 /// files being answered and the runtime's own.
@@ -37,10 +30,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             None
         }
-        StreamDir::Bucket(location) => Some(Replica::start(location, &args)?),
+        StreamDir::Bucket(location) => Some(Replica::start(
+            location,
+            args.mirror_dir.as_deref(),
+            args.mirror_window,
+            Box::new(|m| eprintln!("backset: {m}")),
+        )?),
     };
     let dir = match &replica {
-        Some(r) => r.dir.clone(),
+        Some(r) => r.dir().to_path_buf(),
         None => args
             .outdir
             .local("serve")
@@ -50,104 +48,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let served = serve(args, dir);
     drop(replica);
     served
-}
-
-/// A replica of a stream on a store: its mirror directory and the thread
-/// that syncs it. Dropping it stops the thread and removes a directory it
-/// made itself.
-struct Replica {
-    dir: PathBuf,
-    /// The directory is this process's own (no --mirror-dir): removed at exit.
-    owned: bool,
-    stop: Arc<AtomicBool>,
-}
-
-impl Replica {
-    /// Connects, syncs once (so the server starts with the stream), then
-    /// leaves a thread syncing.
-    fn start(location: &Location, args: &ServeArgs) -> anyhow::Result<Replica> {
-        let bucket = Bucket::connect(location)?;
-        let (dir, owned) = match &args.mirror_dir {
-            Some(dir) => (dir.clone(), false),
-            None => (
-                std::env::temp_dir().join(format!("backset-mirror-{}", std::process::id())),
-                true,
-            ),
-        };
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("creating the mirror directory {}", dir.display()))?;
-        let replica = Replica {
-            dir: dir.clone(),
-            owned,
-            stop: Arc::new(AtomicBool::new(false)),
-        };
-        let mut mirror = Mirror::new(bucket, &dir, args.mirror_window);
-        let first = mirror
-            .sync(now_us())
-            .with_context(|| format!("mirroring {location} into {}", dir.display()))?;
-        eprintln!(
-            "backset: mirroring {location} into {} ({} assets fetched)",
-            dir.display(),
-            first.fetched
-        );
-        let stop = Arc::clone(&replica.stop);
-        let location = location.to_string();
-        std::thread::Builder::new()
-            .name("mirror-sync".into())
-            .spawn(move || keep_syncing(mirror, location, &stop))
-            .context("starting the mirror's thread")?;
-        Ok(replica)
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if self.owned {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// Syncs every [`SYNC_EVERY`] until `stop`. A failing store is retried
-/// with a backoff up to [`MAX_BACKOFF`], and said once per outage; the
-/// server goes on serving what the mirror holds meanwhile.
-fn keep_syncing(mut mirror: Mirror, location: String, stop: &AtomicBool) {
-    let mut wait = SYNC_EVERY;
-    let mut failing = false;
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(wait);
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        match mirror.sync(now_us()) {
-            Ok(done) => {
-                if failing {
-                    eprintln!("backset: {location} answers again; the mirror is in step");
-                }
-                if done.restarted {
-                    eprintln!(
-                        "backset: {location} holds a new transmission: the mirror started over on it"
-                    );
-                }
-                failing = false;
-                wait = SYNC_EVERY;
-            }
-            Err(e) => {
-                if !failing {
-                    eprintln!("backset: syncing {location}: {e}; serving what the mirror holds and retrying");
-                }
-                failing = true;
-                wait = (wait * 2).min(MAX_BACKOFF);
-            }
-        }
-    }
-}
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn serve(args: ServeArgs, dir: PathBuf) -> anyhow::Result<ExitCode> {

@@ -21,6 +21,7 @@
 //! own, never inside the server's runtime.
 
 pub mod plan;
+pub mod replica;
 #[cfg(test)]
 mod tests;
 
