@@ -36,6 +36,12 @@ impl Expiry {
         due
     }
 
+    /// The oldest asset whose files are still kept.
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
+    pub fn oldest(&self) -> Option<u64> {
+        self.pending.front().map(|&(sequence, _, _)| sequence)
+    }
+
     /// The oldest generation whose files are still kept for a pending asset.
     pub fn oldest_generation(&self) -> Option<u32> {
         self.pending.iter().map(|&(_, g, _)| g).min()

@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use super::latency::Latency;
 use crate::bucket::client::{Bucket, Caching};
-use crate::bucket::index_form::{Head, HEAD};
+use crate::bucket::index_form::{chunk_name, Head, CHUNK_RECORDS, HEAD};
 use crate::stream::descriptor::{self, Descriptor};
 use crate::stream::expiry::Expiry;
 use crate::stream::index::{Index, Record, Span};
@@ -46,6 +46,8 @@ pub struct Uploader {
     trimmed: u64,
     /// The descriptor's `first_sequence` when last seen.
     first_sequence: u64,
+    /// Index chunks below this one are deleted (or never were).
+    chunks_gone: u64,
     inits: BTreeSet<String>,
     expiry: Expiry,
     live: Vec<(String, Vec<u8>)>,
@@ -64,6 +66,7 @@ impl Uploader {
             uploaded: None,
             trimmed: 0,
             first_sequence: 0,
+            chunks_gone: 0,
             inits: BTreeSet::new(),
             expiry: Expiry::default(),
             live: Vec::new(),
@@ -368,7 +371,27 @@ impl Uploader {
         for sequence in self.expiry.due(now_us) {
             self.delete_asset(sequence, d, naming)?;
         }
-        self.remove_gone_inits()
+        self.remove_gone_inits()?;
+        self.remove_expired_chunks(d.first_sequence)
+    }
+
+    /// An index chunk goes once every asset it lists has gone: readers
+    /// never read a record before the window, and a replica mirroring a
+    /// held asset has read its record already.
+    fn remove_expired_chunks(&mut self, first: u64) -> Result<()> {
+        let Some(head) = self.head.as_ref() else {
+            return Ok(());
+        };
+        let gone_below = self.expiry.oldest().unwrap_or(first).min(first);
+        while self.chunks_gone < head.chunk {
+            let last = head.base + (self.chunks_gone + 1) * CHUNK_RECORDS - 1;
+            if last >= gone_below {
+                break;
+            }
+            self.bucket.delete(&chunk_name(self.chunks_gone))?;
+            self.chunks_gone += 1;
+        }
+        Ok(())
     }
 
     fn delete_asset(&self, sequence: u64, d: &Descriptor, naming: &Naming) -> Result<()> {
@@ -429,6 +452,20 @@ impl Uploader {
                 self.bucket.delete(&name)?;
             }
         }
+        // Chunks are deleted in order: the first one left is where to go
+        // on from.
+        self.chunks_gone = self.head.as_ref().map_or(0, |head| {
+            (0..head.chunk)
+                .find(|&c| head.base + (c + 1) * CHUNK_RECORDS > d.first_sequence)
+                .unwrap_or(head.chunk)
+        });
+        for c in 0..self.chunks_gone {
+            if c + 8 >= self.chunks_gone {
+                // Only the last few can be left from a run killed
+                // mid-deletion; the rest went long ago.
+                self.bucket.delete(&chunk_name(c))?;
+            }
+        }
         Ok(())
     }
 
@@ -441,5 +478,42 @@ impl Uploader {
         }
         self.replace = false;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bucket::location::Location;
+
+    #[test]
+    fn an_index_chunk_goes_once_every_asset_it_lists_has_gone() {
+        let bucket = Bucket::in_memory(&Location::new("live", "ch1")).unwrap();
+        for c in 0..4 {
+            bucket
+                .put(&chunk_name(c), Bytes::from_static(b"x"), Caching::Immutable)
+                .unwrap();
+        }
+        let mut u = Uploader::new(bucket, Path::new("/nonexistent"), false);
+        u.head = Some(Head {
+            chunk: 4,
+            ..Head::empty(1000, 0)
+        });
+        // Asset 1500 is still held: chunk 1 (1024..2047) stays for it.
+        u.expiry.defer(1500, 0, 10);
+        u.remove_expired_chunks(2100).unwrap();
+        let left = |u: &Uploader| {
+            (0..4)
+                .filter(|&c| u.bucket.get(&chunk_name(c)).unwrap().is_some())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(left(&u), vec![1, 2, 3]);
+        u.expiry.due(10);
+        u.remove_expired_chunks(2100).unwrap();
+        assert_eq!(left(&u), vec![2, 3]);
+        // Every full chunk may go; the head is not one.
+        u.remove_expired_chunks(u64::MAX).unwrap();
+        assert_eq!(left(&u), Vec::<u64>::new());
+        assert_eq!(u.chunks_gone, 4);
     }
 }
