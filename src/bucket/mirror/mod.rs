@@ -126,6 +126,12 @@ impl Mirror {
         Ok(done)
     }
 
+    /// Whether the store holds a stream at all (a replica may start before
+    /// the encoder does).
+    pub fn published(&self) -> Result<bool> {
+        Ok(self.bucket.get(descriptor::FILE)?.is_some())
+    }
+
     /// The store's descriptor; none is an error: the prefix holds no stream.
     fn store_descriptor(&self) -> Result<Descriptor> {
         let url = self.bucket.location().url_of(descriptor::FILE);

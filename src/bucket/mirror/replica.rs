@@ -1,6 +1,6 @@
 //! A `serve` replica's mirror kept in step: one sync before the server
-//! starts (so it starts with the stream), then a thread syncing every
-//! 200 ms. A failing store is retried with a backoff up to 2 s and said
+//! starts (so it starts with the stream, if there is one yet), then a
+//! thread syncing every 200 ms. A failing store is retried with a backoff up to 2 s and said
 //! once per outage; the server goes on serving what the mirror holds.
 //! Dropping the replica stops the thread and removes a mirror directory it
 //! made itself.
@@ -53,12 +53,20 @@ impl Replica {
             stop: Arc::new(AtomicBool::new(false)),
         };
         let mut mirror = Mirror::new(bucket, &dir, window);
-        let first = mirror.sync(wall_us())?;
-        say(format!(
-            "mirroring {location} into {} ({} assets fetched)",
-            dir.display(),
-            first.fetched
-        ));
+        if mirror.published()? {
+            let first = mirror.sync(wall_us())?;
+            say(format!(
+                "mirroring {location} into {} ({} assets fetched)",
+                dir.display(),
+                first.fetched
+            ));
+        } else {
+            // As `serve` on an empty directory: 503 until a stream comes.
+            say(format!(
+                "no stream at {location} yet; mirroring into {} once one is published",
+                dir.display()
+            ));
+        }
         let stop = Arc::clone(&replica.stop);
         let location = location.to_string();
         std::thread::Builder::new()
