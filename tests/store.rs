@@ -350,4 +350,61 @@ fn a_store_out_of_reach_costs_nothing_the_spool_keeps_and_one_writer_holds_the_l
     assert!(first.wait().unwrap().success());
     // Released at the end: the next writer may take it.
     assert!(ureq::get(&s3.url("live", "ch3/.lease")).call().is_err());
+
+    // A writer killed mid-stream leaves its lease; restarted at once on the
+    // same host with its spool, it takes over from the dead one.
+    let spool5 = dir.path().join("spool5");
+    let mut killed = on(
+        &s3,
+        &[
+            "segment",
+            "s3://live/ch5",
+            "-",
+            "-q",
+            "--interval",
+            "1s",
+            "--spool",
+        ],
+    )
+    .arg(&spool5)
+    .stdin(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut stdin = killed.stdin.take().unwrap();
+    let bytes = std::fs::read(fixture("aac-only.mp4")).unwrap();
+    for c in bytes.chunks(2048) {
+        stdin.write_all(c).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        if stored(&s3, "ch5") >= 2 {
+            break;
+        }
+    }
+    wait_stored(&s3, "ch5", 2);
+    killed.kill().unwrap();
+    let _ = killed.wait();
+    assert!(ureq::get(&s3.url("live", "ch5/.lease")).call().is_ok());
+    let restarted = on(
+        &s3,
+        &[
+            "segment",
+            "s3://live/ch5",
+            capture,
+            "-q",
+            "--interval",
+            "1s",
+            "--spool",
+        ],
+    )
+    .arg(&spool5)
+    .output()
+    .unwrap();
+    assert!(restarted.status.success(), "{}", stderr(&restarted));
+    let verify = on(&s3, &["verify", "s3://live/ch5"]).output().unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    assert_eq!(stored(&s3, "ch5"), common::records(&spool5).len() as u64);
 }

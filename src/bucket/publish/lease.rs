@@ -4,7 +4,8 @@
 //! update-if-unchanged). Two writers racing for it cannot both win: the
 //! store accepts one put and answers the other 412. A writer that stops
 //! renewing (killed, cut off) loses the lease when it runs out, so a
-//! replacement can take over without anyone clearing it by hand.
+//! replacement can take over without anyone clearing it by hand; on the
+//! same host, at once if the holder's process is gone.
 
 use bytes::Bytes;
 use object_store::UpdateVersion;
@@ -23,6 +24,29 @@ pub const RENEW_US: u64 = 10_000_000;
 struct Hold {
     holder: String,
     expires_us: u64,
+    /// Where and which process holds it: a writer restarted on the same
+    /// host after a crash need not wait out the term of a dead one.
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    pid: u32,
+}
+
+impl Hold {
+    /// Whether it still binds: in its term and, when held on this host,
+    /// by a process that is alive.
+    fn binds(&self, now_us: u64) -> bool {
+        let dead_here = self.host == host()
+            && self.pid != 0
+            && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists();
+        self.expires_us > now_us && !dead_here
+    }
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// Why the lease is not ours.
@@ -44,6 +68,8 @@ fn body(holder: &str, now_us: u64) -> Bytes {
     let hold = Hold {
         holder: holder.to_string(),
         expires_us: now_us.saturating_add(TERM_US),
+        host: host(),
+        pid: std::process::id(),
     };
     Bytes::from(serde_json::to_vec(&hold).unwrap_or_default())
 }
@@ -75,7 +101,7 @@ impl Lease {
         // A lease that does not parse was not written by a backset writer
         // still alive: treat it as run out.
         let hold: Option<Hold> = serde_json::from_slice(&bytes).ok();
-        if let Some(h) = hold.filter(|h| h.expires_us > now_us && h.holder != holder) {
+        if let Some(h) = hold.filter(|h| h.binds(now_us) && h.holder != holder) {
             return Err(Refused::Held {
                 holder: h.holder,
                 expires_us: h.expires_us,
@@ -123,10 +149,7 @@ impl Lease {
 /// Who this writer is, for the lease and for the message a second writer
 /// gets.
 pub fn holder() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("backset segment, pid {} on {host}", std::process::id())
+    format!("backset segment, pid {} on {}", std::process::id(), host())
 }
 
 #[cfg(test)]
@@ -156,5 +179,34 @@ mod tests {
         assert!(first.renew(&b, 42_000_000).is_err());
         second.release(&b).unwrap();
         assert!(Lease::take(&b, "c", 42_000_000).is_ok());
+    }
+
+    #[test]
+    fn a_dead_holder_on_this_host_does_not_bind() {
+        let b = bucket();
+        let dead = Hold {
+            holder: "backset segment, pid 4194304 on here".into(),
+            expires_us: u64::MAX,
+            host: host(),
+            pid: 4_194_304 + 1,
+        };
+        b.put_if(LEASE, Bytes::from(serde_json::to_vec(&dead).unwrap()), None)
+            .unwrap()
+            .unwrap();
+        assert!(Lease::take(&b, "restarted", 1).is_ok());
+        let elsewhere = Hold {
+            host: "another-host".into(),
+            ..dead
+        };
+        b.put(
+            LEASE,
+            Bytes::from(serde_json::to_vec(&elsewhere).unwrap()),
+            crate::bucket::client::Caching::None,
+        )
+        .unwrap();
+        assert!(matches!(
+            Lease::take(&b, "restarted", 1),
+            Err(Refused::Held { .. })
+        ));
     }
 }
