@@ -35,8 +35,10 @@ fn hls_js_in_chromium_starts_behind_live_by_the_recommended_backset_and_plays() 
         eprintln!("skipped: needs /usr/bin/chromium and `npm install` in tests/browser (.ci/run does both)");
         return;
     }
-    // 18 s of capture, fed in real time: a live stream.
-    let live = live(long_capture(), 18.0);
+    // 30 s of capture, fed in real time: a live stream, still live when
+    // Chromium has started on a loaded machine.
+    let capture = std::fs::read(common::fixture("h264-aac-gop.mp4")).unwrap();
+    let live = live(capture.repeat(5), 30.0);
     wait_for_assets(&live.out, 5);
     let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
     let params: serde_json::Value = serde_json::from_slice(
