@@ -93,6 +93,12 @@ impl Uploader {
     /// descriptor and playlists, then deletes what expired. Whether there
     /// was anything new.
     pub fn step(&mut self, now_us: u64) -> Result<bool> {
+        // Read before the index: the publisher rewrites them after it
+        // appends a record, so they name no record this index lacks.
+        let live: Vec<(&str, Vec<u8>)> = LIVE_FILES
+            .iter()
+            .filter_map(|&name| Some((name, std::fs::read(self.spool.join(name)).ok()?)))
+            .collect();
         let Some((descriptor, raw)) = self.spool_descriptor()? else {
             return Ok(false);
         };
@@ -115,9 +121,15 @@ impl Uploader {
                 self.latency.add(visible.saturating_sub(r.published_us));
             }
         }
-        self.put_live(descriptor::FILE, store_descriptor(&descriptor, raw))?;
-        for name in LIVE_FILES {
-            if let Ok(bytes) = std::fs::read(self.spool.join(name)) {
+        // While a backlog drains, the playlists would name assets not up
+        // yet, and an ended descriptor would end the stream early.
+        let caught_up = pending.len() <= BATCH;
+        self.put_live(
+            descriptor::FILE,
+            store_descriptor(&descriptor, raw, caught_up),
+        )?;
+        if caught_up {
+            for (name, bytes) in live {
                 self.put_live(name, bytes)?;
             }
         }
@@ -329,10 +341,15 @@ impl Uploader {
 }
 
 /// The spool's `stream.json` as the store has it: its index is the head
-/// object, which tells a reader (a CDN client) the index's form.
-fn store_descriptor(d: &Descriptor, raw: Vec<u8>) -> Vec<u8> {
+/// object, which tells a reader (a CDN client) the index's form; not ended
+/// while records wait to go up.
+fn store_descriptor(d: &Descriptor, raw: Vec<u8>, caught_up: bool) -> Vec<u8> {
     let mut d = d.clone();
     d.index = HEAD.to_string();
+    if !caught_up {
+        d.ended = false;
+        d.ended_us = None;
+    }
     serde_json::to_vec_pretty(&d).unwrap_or(raw)
 }
 
