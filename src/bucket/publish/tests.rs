@@ -184,3 +184,33 @@ fn assets_retention_let_go_before_the_store_took_them_go_up_as_records_only() {
         );
     }
 }
+
+#[test]
+fn while_a_backlog_drains_nothing_names_an_asset_not_up_yet() {
+    let spool = tempfile::tempdir().unwrap();
+    let b = bucket();
+    // Three captures back to back: more assets than one step uploads.
+    let capture = CAPTURE.repeat(3);
+    let (mut publisher, resume) = Publisher::open(config(spool.path(), None), T0).unwrap();
+    let mut segmenter = Segmenter::new(config(spool.path(), None).cut, resume);
+    let mut events = Vec::new();
+    segmenter.push(&capture, T0, &mut events).unwrap();
+    segmenter.finish(&mut events).unwrap();
+    for event in events {
+        publisher.handle(event, T0, &mut Vec::new()).unwrap();
+    }
+    publisher.finish(T0, &mut Vec::new()).unwrap();
+    let mut uploader = Uploader::new(b.another().unwrap(), spool.path(), false);
+    assert!(uploader.backlog().unwrap() > 16);
+    uploader.step(T0).unwrap();
+    let d: Descriptor = serde_json::from_slice(&b.get("stream.json").unwrap().unwrap()).unwrap();
+    assert!(!d.ended, "ended while records wait");
+    assert!(
+        b.get("live.m3u8").unwrap().is_none(),
+        "a playlist naming assets not up yet"
+    );
+    assert_eq!(uploader.drain(T0).unwrap(), 0);
+    let d: Descriptor = serde_json::from_slice(&b.get("stream.json").unwrap().unwrap()).unwrap();
+    assert!(d.ended);
+    assert!(b.get("live.m3u8").unwrap().is_some());
+}
