@@ -130,8 +130,16 @@ impl Head {
             base: u64_at(32),
             records: Vec::new(),
         };
-        if head.chunk > u64::MAX / CHUNK_RECORDS / 2 {
-            return Err(format!("chunk number {} is out of range", head.chunk));
+        // Not under the records' checksums: bounded here so that no
+        // position or sequence worked out from them can overflow.
+        let end = (head.chunk.checked_add(1))
+            .and_then(|c| c.checked_mul(CHUNK_RECORDS))
+            .and_then(|records| records.checked_add(head.base));
+        if end.is_none_or(|e| e > u64::MAX / 2) {
+            return Err(format!(
+                "chunk {} from base sequence {} is out of range",
+                head.chunk, head.base
+            ));
         }
         for (i, raw) in bytes[HEADER_LEN..].chunks_exact(RECORD_LEN).enumerate() {
             let position = head.chunk * CHUNK_RECORDS + i as u64;

@@ -75,21 +75,46 @@ fn read_index(stream: &BucketStream, found: &mut Findings) -> Result<Vec<(u64, R
     let head = &stream.head;
     let first = stream.first() as u64;
     let mut records = Vec::new();
-    for chunk in 0..head.chunk {
+    // Retention deletes chunks wholly before the window, oldest first:
+    // after a run of them missing, reading goes on from the window. A run
+    // of missing ones in the window ends the reading, so a head that
+    // counts more chunks than there are costs a few requests, not one per
+    // chunk it claims.
+    let (mut missing, mut gone) = (0, 0);
+    let mut chunk = 0;
+    while chunk < head.chunk {
         let name = chunk_name(chunk);
         let start = chunk * CHUNK_RECORDS;
         match stream.bucket().get(&name)? {
-            Some(bytes) => records.extend(chunk_records(head, &name, start, &bytes, found)),
-            None if start + CHUNK_RECORDS <= first => {}
-            None => found.problem(
-                &name,
-                None,
-                format!(
+            Some(bytes) => {
+                missing = 0;
+                records.extend(chunk_records(head, &name, start, &bytes, found))
+            }
+            None if start + CHUNK_RECORDS <= first => {
+                gone += 1;
+                if gone == 64 {
+                    chunk = chunk.max(first / CHUNK_RECORDS);
+                    continue;
+                }
+            }
+            None => {
+                let why = format!(
                     "missing, yet the index head counts {} records",
                     head.count()
-                ),
-            ),
+                );
+                found.problem(&name, None, why);
+                missing += 1;
+                if missing == 8 && chunk + 1 < head.chunk {
+                    let why = format!(
+                        "8 chunks missing in a row: the chunks after {name}, up to chunk {}, were not read",
+                        head.chunk - 1
+                    );
+                    found.problem(HEAD, None, why);
+                    break;
+                }
+            }
         }
+        chunk += 1;
     }
     let start = head.chunk * CHUNK_RECORDS;
     records.extend((start..).zip(head.records.iter().copied()));

@@ -24,22 +24,38 @@ pub const RENEW_US: u64 = 10_000_000;
 struct Hold {
     holder: String,
     expires_us: u64,
-    /// Where and which process holds it: a writer restarted on the same
-    /// host after a crash need not wait out the term of a dead one.
+    /// Which process holds it, and in which process table: a writer
+    /// restarted on the same machine after a crash need not wait out the
+    /// term of a dead one.
     #[serde(default)]
-    host: String,
+    processes: String,
     #[serde(default)]
     pid: u32,
 }
 
 impl Hold {
-    /// Whether it still binds: in its term and, when held on this host,
-    /// by a process that is alive.
+    /// Whether it still binds: in its term and, when held from this very
+    /// process table, by a process that is alive.
     fn binds(&self, now_us: u64) -> bool {
-        let dead_here = self.host == host()
+        let here = processes();
+        let dead_here = !here.is_empty()
+            && self.processes == here
             && self.pid != 0
             && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists();
         self.expires_us > now_us && !dead_here
+    }
+}
+
+/// This machine's boot and PID namespace: two holds with the same one see
+/// the same processes (a hostname does not say that: containers share
+/// one). Empty where `/proc` does not tell, and then no hold is judged by
+/// its process.
+fn processes() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id");
+    let namespace = std::fs::read_link("/proc/self/ns/pid");
+    match (boot, namespace) {
+        (Ok(boot), Ok(ns)) => format!("{} {}", boot.trim(), ns.display()),
+        _ => String::new(),
     }
 }
 
@@ -68,7 +84,7 @@ fn body(holder: &str, now_us: u64) -> Bytes {
     let hold = Hold {
         holder: holder.to_string(),
         expires_us: now_us.saturating_add(TERM_US),
-        host: host(),
+        processes: processes(),
         pid: std::process::id(),
     };
     Bytes::from(serde_json::to_vec(&hold).unwrap_or_default())
@@ -140,9 +156,15 @@ impl Lease {
         }
     }
 
-    /// Gives the lease up at the end of the transmission.
-    pub fn release(self, bucket: &Bucket) -> Result<()> {
-        bucket.delete(LEASE)
+    /// Gives the lease up at the end of the transmission: first run out
+    /// (only if it is still ours, so another writer's is never touched),
+    /// then deleted.
+    pub fn release(self, bucket: &Bucket, now_us: u64) -> Result<()> {
+        let over = body(&self.holder, now_us.saturating_sub(TERM_US));
+        match bucket.put_if(LEASE, over, Some(self.version))? {
+            Ok(_) => bucket.delete(LEASE),
+            Err(_) => Ok(()),
+        }
     }
 }
 
@@ -177,7 +199,7 @@ mod tests {
         let second = Lease::take(&b, "b", 41_000_000).map_err(|_| ()).unwrap();
         // The first writer finds out at its next renewal.
         assert!(first.renew(&b, 42_000_000).is_err());
-        second.release(&b).unwrap();
+        second.release(&b, 42_000_000).unwrap();
         assert!(Lease::take(&b, "c", 42_000_000).is_ok());
     }
 
@@ -187,7 +209,7 @@ mod tests {
         let dead = Hold {
             holder: "backset segment, pid 4194304 on here".into(),
             expires_us: u64::MAX,
-            host: host(),
+            processes: processes(),
             pid: 4_194_304 + 1,
         };
         b.put_if(LEASE, Bytes::from(serde_json::to_vec(&dead).unwrap()), None)
@@ -195,7 +217,7 @@ mod tests {
             .unwrap();
         assert!(Lease::take(&b, "restarted", 1).is_ok());
         let elsewhere = Hold {
-            host: "another-host".into(),
+            processes: "another machine's".into(),
             ..dead
         };
         b.put(

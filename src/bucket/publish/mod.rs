@@ -155,10 +155,16 @@ impl Worker {
                 Err(RecvTimeoutError::Disconnected) => deadline = deadline.or(Some(Instant::now())),
             }
             let done = match self.turn(deadline.is_some()) {
-                Ok(done) => {
+                Ok(round) => {
                     self.recovered();
-                    wait = POLL;
-                    done
+                    // A backlog drains without pauses; the lease is
+                    // renewed at every round.
+                    wait = if round == Round::Busy {
+                        Duration::ZERO
+                    } else {
+                        POLL
+                    };
+                    round == Round::Done
                 }
                 Err(Stop(e)) => {
                     (self.say)(format!("error: {e}"));
@@ -174,8 +180,7 @@ impl Worker {
             if done {
                 return self.outcome(None);
             }
-            if let Some(at) = deadline.filter(|at| Instant::now() >= *at) {
-                let _ = at;
+            if deadline.is_some_and(|at| Instant::now() >= at) {
                 return self.outcome(None);
             }
             if let Some(at) = deadline {
@@ -184,8 +189,9 @@ impl Worker {
         }
     }
 
-    /// One round; `Ok(true)` once finishing has uploaded everything.
-    fn turn(&mut self, finishing: bool) -> Result<bool, Turn> {
+    /// One round: a batch at most, so the lease is renewed between
+    /// batches and the deadline checked.
+    fn turn(&mut self, finishing: bool) -> Result<Round, Turn> {
         let now = wall_us();
         let bucket = self.uploader.bucket();
         let lease = match self.lease.as_mut() {
@@ -203,17 +209,16 @@ impl Worker {
             other => Retry(other),
         })?;
         if !finishing {
-            self.uploader.step(now).map_err(classify)?;
-            return Ok(false);
+            let busy = self.uploader.step(now).map_err(classify)?;
+            return Ok(if busy { Round::Busy } else { Round::Idle });
         }
-        let left = self.uploader.drain(now).map_err(classify)?;
-        if left > 0 {
-            return Ok(false);
+        if self.uploader.finish_step(now).map_err(classify)? > 0 {
+            return Ok(Round::Busy);
         }
         if let Some(lease) = self.lease.take() {
-            lease.release(self.uploader.bucket()).map_err(Retry)?;
+            lease.release(self.uploader.bucket(), now).map_err(Retry)?;
         }
-        Ok(true)
+        Ok(Round::Done)
     }
 
     fn failed(&mut self, e: &Error) {
@@ -240,6 +245,16 @@ impl Worker {
             error,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Nothing new.
+    Idle,
+    /// Uploaded something; more may wait.
+    Busy,
+    /// Finishing, and the store has everything.
+    Done,
 }
 
 enum Turn {

@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use super::latency::Latency;
 use crate::bucket::client::{Bucket, Caching};
-use crate::bucket::index_form::{chunk_name, Head, CHUNK_RECORDS, HEAD};
+use crate::bucket::index_form::{chunk_name, Head, Place, CHUNK_RECORDS, HEAD};
 use crate::stream::descriptor::{self, Descriptor};
 use crate::stream::expiry::Expiry;
 use crate::stream::index::{Index, Record, Span};
@@ -139,9 +139,19 @@ impl Uploader {
     }
 
     /// Uploads everything and deletes every expired object: the
-    /// transmission has ended.
+    /// transmission has ended. What is left in the spool.
+    #[cfg(test)]
     pub fn drain(&mut self, now_us: u64) -> Result<u64> {
         while self.step(now_us)? {}
+        self.finish_step(now_us)
+    }
+
+    /// One step of finishing: a batch while there is a backlog; once there
+    /// is none, every expired object goes. What is left in the spool.
+    pub fn finish_step(&mut self, now_us: u64) -> Result<u64> {
+        if self.step(now_us)? {
+            return self.backlog();
+        }
         let Some((descriptor, _)) = self.spool_descriptor()? else {
             return Ok(0);
         };
@@ -215,7 +225,12 @@ impl Uploader {
             .last()
             .map(|r| r.sequence)
             .or_else(|| (head.count() > 0).then(|| head.base + head.count() - 1));
-        self.first_sequence = d.first_sequence;
+        // The window the store last showed: what left it since goes after
+        // the hold, as any expiry does.
+        self.first_sequence = self
+            .stored_first()?
+            .unwrap_or(d.first_sequence)
+            .min(d.first_sequence);
         self.trimmed = self
             .uploaded
             .map_or(0, |u| u.saturating_sub(KEEP_LOCAL) + 1);
@@ -223,10 +238,21 @@ impl Uploader {
         self.remove_expired_leftovers(d, naming)
     }
 
+    /// The `first_sequence` of the store's `stream.json`, if it has one.
+    fn stored_first(&self) -> Result<Option<u64>> {
+        let Some(bytes) = self.bucket.get(descriptor::FILE)? else {
+            return Ok(None);
+        };
+        let url = self.bucket.location().url_of(descriptor::FILE);
+        Ok(Some(
+            Descriptor::parse(Path::new(&url), &bytes)?.first_sequence,
+        ))
+    }
+
     /// The store's newest record must be the spool's record of the same
     /// sequence: otherwise they hold different transmissions.
     fn check_continues(&self, head: &Head, index: &Index) -> Result<()> {
-        let Some(stored) = head.records.last().copied() else {
+        let Some(stored) = self.stored_last(head)? else {
             return Ok(());
         };
         let base = index.get(0).map_or(0, |r| r.sequence);
@@ -246,6 +272,28 @@ impl Uploader {
         )))
     }
 
+    /// The store's newest record: in the head, or, when the head has just
+    /// moved on to an empty chunk, the last of the chunk before.
+    fn stored_last(&self, head: &Head) -> Result<Option<Record>> {
+        if let Some(last) = head.records.last() {
+            return Ok(Some(*last));
+        }
+        let Some(Place::Chunk { name, range }) =
+            head.count().checked_sub(1).and_then(|p| head.place(p))
+        else {
+            return Ok(None);
+        };
+        let bytes = self.bucket.get_range(&name, range)?;
+        let record = bytes.as_deref().and_then(Record::decode);
+        match record.filter(|r| head.in_place(head.count() - 1, r)) {
+            Some(r) => Ok(Some(r)),
+            None => Err(Error::BadFile {
+                path: self.bucket.location().url_of(&name).into(),
+                reason: "the store's newest index record is missing or damaged".into(),
+            }),
+        }
+    }
+
     fn pending(&self, index: &Index) -> Vec<Record> {
         let base = index.get(0).map_or(0, |r| r.sequence);
         let from = self.uploaded.map_or(0, |u| (u + 1).saturating_sub(base));
@@ -260,8 +308,12 @@ impl Uploader {
         let asset = naming.name(r.sequence);
         let Some(bytes) = self.read_spool(&asset)? else {
             // Retention let it go while it waited (a store slower than the
-            // window): its record goes up, as an expired one's.
-            if r.sequence < d.first_sequence {
+            // window, perhaps during this very step): its record goes up,
+            // as an expired one's.
+            let first = self
+                .spool_descriptor()?
+                .map_or(d.first_sequence, |(now, _)| now.first_sequence);
+            if r.sequence < first {
                 return Ok(());
             }
             return Err(Error::BadFile {
@@ -311,8 +363,10 @@ impl Uploader {
     }
 
     /// A full chunk goes up before the head that moves past it.
+    /// Works on a copy of the head, kept only once every put succeeded: a
+    /// failed put must not leave records pushed twice on the retry.
     fn put_head(&mut self, batch: &[Record]) -> Result<()> {
-        let Some(head) = self.head.as_mut() else {
+        let Some(mut head) = self.head.clone() else {
             return Err(Error::Internal("the store's head was not read".into()));
         };
         for r in batch {
@@ -323,6 +377,7 @@ impl Uploader {
         }
         self.bucket
             .put(HEAD, Bytes::from(head.encode()), Caching::Live)?;
+        self.head = Some(head);
         self.uploaded = batch.last().map(|r| r.sequence).or(self.uploaded);
         Ok(())
     }
@@ -449,8 +504,18 @@ impl Uploader {
                 naming.parse(&name),
                 Some(Name::Asset(n) | Name::Maps(n) | Name::TrackSegment(n, _)) if n <= upto
             );
-            if old {
-                std::fs::remove_file(entry.path()).map_err(Error::io(entry.path()))?;
+            if !old {
+                continue;
+            }
+            // The publisher's own retention may have taken it meanwhile.
+            match std::fs::remove_file(entry.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::Io {
+                        path: entry.path(),
+                        err: e,
+                    })
+                }
+                _ => {}
             }
         }
         self.trimmed = upto + 1;
@@ -472,24 +537,27 @@ impl Uploader {
         // Chunks are deleted in order: the first one left is where to go
         // on from.
         self.chunks_gone = self.head.as_ref().map_or(0, |head| {
-            (0..head.chunk)
-                .find(|&c| head.base + (c + 1) * CHUNK_RECORDS > d.first_sequence)
-                .unwrap_or(head.chunk)
+            let expired = d.first_sequence.saturating_sub(head.base) / CHUNK_RECORDS;
+            expired.min(head.chunk)
         });
-        for c in 0..self.chunks_gone {
-            if c + 8 >= self.chunks_gone {
-                // Only the last few can be left from a run killed
-                // mid-deletion; the rest went long ago.
-                self.bucket.delete(&chunk_name(c))?;
-            }
+        // Only the last few can be left from a run killed mid-deletion;
+        // the rest went long ago.
+        for c in self.chunks_gone.saturating_sub(8)..self.chunks_gone {
+            self.bucket.delete(&chunk_name(c))?;
         }
         Ok(())
     }
 
     /// `--new`: the store's transmission under this prefix goes.
+    /// Only objects directly under the prefix (another stream may live in
+    /// a folder below it), and those that name others first, so no reader
+    /// is sent to an object already gone.
     fn remove_everything(&mut self) -> Result<()> {
+        for name in [descriptor::FILE, HEAD].into_iter().chain(LIVE_FILES) {
+            self.bucket.delete(name)?;
+        }
         for (name, _) in self.bucket.list()? {
-            if name != super::lease::LEASE {
+            if name != super::lease::LEASE && !name.contains('/') {
                 self.bucket.delete(&name)?;
             }
         }
@@ -502,6 +570,34 @@ impl Uploader {
 mod tests {
     use super::*;
     use crate::bucket::location::Location;
+
+    #[test]
+    fn new_replaces_only_the_prefixs_own_objects() {
+        let bucket = Bucket::in_memory(&Location::new("live", "")).unwrap();
+        for name in [
+            "stream.json",
+            "asset-00000001.mp4",
+            "ch1/asset-00000001.mp4",
+            ".lease",
+        ] {
+            bucket
+                .put(name, Bytes::from_static(b"x"), Caching::Immutable)
+                .unwrap();
+        }
+        let mut u = Uploader::new(bucket, Path::new("/nonexistent"), true);
+        u.remove_everything().unwrap();
+        let left: Vec<String> = u
+            .bucket
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            left,
+            vec![".lease".to_string(), "ch1/asset-00000001.mp4".to_string()]
+        );
+    }
 
     #[test]
     fn an_index_chunk_goes_once_every_asset_it_lists_has_gone() {
