@@ -191,8 +191,15 @@ pub fn read_descriptor(bucket: &Bucket) -> Result<Option<Descriptor>> {
 /// The index head; a stream whose first asset is not published yet may
 /// have none, which reads as an empty index of the descriptor's `timescale`.
 pub fn read_head(bucket: &Bucket, timescale: u32) -> Result<Head> {
+    Ok(read_stored_head(bucket)?.unwrap_or_else(|| Head::empty(timescale, 0)))
+}
+
+/// The index head as the store has it, `None` when there is none.
+pub fn read_stored_head(bucket: &Bucket) -> Result<Option<Head>> {
     match bucket.get(HEAD)? {
-        Some(bytes) => Head::decode(&bytes).map_err(|reason| bad_object(bucket, HEAD, reason)),
-        None => Ok(Head::empty(timescale, 0)),
+        Some(bytes) => Head::decode(&bytes)
+            .map(Some)
+            .map_err(|reason| bad_object(bucket, HEAD, reason)),
+        None => Ok(None),
     }
 }

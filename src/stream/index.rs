@@ -240,16 +240,6 @@ pub struct Index {
 }
 
 impl Index {
-    /// An index with no record.
-    #[cfg(feature = "store")]
-    pub(crate) fn empty() -> Index {
-        Index {
-            map: None,
-            timescale: 1,
-            len: 0,
-        }
-    }
-
     pub fn open(path: &Path) -> Result<Index> {
         let file = File::open(path).map_err(Error::io(path))?;
         // SAFETY: the index is only ever appended to; bytes already written

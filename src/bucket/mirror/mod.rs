@@ -28,6 +28,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 use crate::bucket::index_form::{chunk_name, Head, CHUNK_RECORDS, HEAD};
+use crate::bucket::stream_reader::{read_descriptor, read_stored_head};
 use crate::bucket::Bucket;
 use crate::capture::maps::Maps;
 use crate::stream::descriptor::{self, Descriptor};
@@ -134,14 +135,13 @@ impl Mirror {
 
     /// The store's descriptor; none is an error: the prefix holds no stream.
     fn store_descriptor(&self) -> Result<Descriptor> {
-        let url = self.bucket.location().url_of(descriptor::FILE);
-        let bytes = self.bucket.get(descriptor::FILE)?.ok_or_else(|| {
+        read_descriptor(&self.bucket)?.ok_or_else(|| {
             Error::Usage(format!(
-                "{url}: no such object: no stream has been published at {}",
+                "{}: no such object: no stream has been published at {}",
+                self.bucket.location().url_of(descriptor::FILE),
                 self.bucket.location()
             ))
-        })?;
-        Descriptor::parse(Path::new(&url), &bytes)
+        })
     }
 
     /// The store's index head; none yet is an empty index.
@@ -150,9 +150,8 @@ impl Mirror {
             path: self.bucket.location().url_of(HEAD).into(),
             reason,
         };
-        let head = match self.bucket.get(HEAD)? {
-            None => return Ok(Head::empty(store.timescale, store.first_sequence)),
-            Some(bytes) => Head::decode(&bytes).map_err(bad)?,
+        let Some(head) = read_stored_head(&self.bucket)? else {
+            return Ok(Head::empty(store.timescale, store.first_sequence));
         };
         if head.timescale != store.timescale {
             return Err(bad(format!(

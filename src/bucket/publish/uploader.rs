@@ -18,6 +18,7 @@ use bytes::Bytes;
 use super::latency::Latency;
 use crate::bucket::client::{Bucket, Caching};
 use crate::bucket::index_form::{chunk_name, Head, Place, CHUNK_RECORDS, HEAD};
+use crate::bucket::stream_reader::{read_descriptor, read_stored_head};
 use crate::stream::descriptor::{self, Descriptor};
 use crate::stream::expiry::Expiry;
 use crate::stream::index::{Index, Record, Span};
@@ -170,17 +171,9 @@ impl Uploader {
         if self.replace {
             return Ok(());
         }
-        let Some(bytes) = self.bucket.get(HEAD)? else {
-            return Ok(());
-        };
-        let head = Head::decode(&bytes).map_err(|reason| Error::BadFile {
-            path: self.bucket.location().url_of(HEAD).into(),
-            reason,
-        })?;
-        match self.spool_index()? {
-            Some(index) => self.check_continues(&head, &index),
-            None if head.count() == 0 => Ok(()),
-            None => self.check_continues(&head, &Index::empty()),
+        match read_stored_head(&self.bucket)? {
+            Some(head) => self.check_continues(&head, self.spool_index()?.as_ref()),
+            None => Ok(()),
         }
     }
 
@@ -206,16 +199,9 @@ impl Uploader {
         if self.replace {
             self.remove_everything()?;
         }
-        let stored = match self.bucket.get(HEAD)? {
-            Some(bytes) => Some(Head::decode(&bytes).map_err(|reason| Error::BadFile {
-                path: self.bucket.location().url_of(HEAD).into(),
-                reason,
-            })?),
-            None => None,
-        };
-        let head = match stored {
+        let head = match read_stored_head(&self.bucket)? {
             Some(head) => {
-                self.check_continues(&head, index)?;
+                self.check_continues(&head, Some(index))?;
                 head
             }
             None => Head::empty(d.timescale, 0),
@@ -227,8 +213,8 @@ impl Uploader {
             .or_else(|| (head.count() > 0).then(|| head.base + head.count() - 1));
         // The window the store last showed: what left it since goes after
         // the hold, as any expiry does.
-        self.first_sequence = self
-            .stored_first()?
+        let stored_first = read_descriptor(&self.bucket)?.map(|s| s.first_sequence);
+        self.first_sequence = stored_first
             .unwrap_or(d.first_sequence)
             .min(d.first_sequence);
         self.trimmed = self
@@ -238,28 +224,16 @@ impl Uploader {
         self.remove_expired_leftovers(d, naming)
     }
 
-    /// The `first_sequence` of the store's `stream.json`, if it has one.
-    fn stored_first(&self) -> Result<Option<u64>> {
-        let Some(bytes) = self.bucket.get(descriptor::FILE)? else {
-            return Ok(None);
-        };
-        let url = self.bucket.location().url_of(descriptor::FILE);
-        Ok(Some(
-            Descriptor::parse(Path::new(&url), &bytes)?.first_sequence,
-        ))
-    }
-
     /// The store's newest record must be the spool's record of the same
     /// sequence: otherwise they hold different transmissions.
-    fn check_continues(&self, head: &Head, index: &Index) -> Result<()> {
+    fn check_continues(&self, head: &Head, index: Option<&Index>) -> Result<()> {
         let Some(stored) = self.stored_last(head)? else {
             return Ok(());
         };
-        let base = index.get(0).map_or(0, |r| r.sequence);
-        let spooled = stored
-            .sequence
-            .checked_sub(base)
-            .and_then(|i| index.get(usize::try_from(i).ok()?));
+        let spooled = index.and_then(|index| {
+            let base = index.get(0).map_or(0, |r| r.sequence);
+            index.get(usize::try_from(stored.sequence.checked_sub(base)?).ok()?)
+        });
         if spooled == Some(stored) {
             return Ok(());
         }
@@ -497,6 +471,9 @@ impl Uploader {
         let Some(upto) = self.uploaded.and_then(|u| u.checked_sub(KEEP_LOCAL)) else {
             return Ok(());
         };
+        if upto < self.trimmed {
+            return Ok(());
+        }
         for entry in std::fs::read_dir(&self.spool).map_err(Error::io(&self.spool))? {
             let entry = entry.map_err(Error::io(&self.spool))?;
             let name = entry.file_name().to_string_lossy().into_owned();
