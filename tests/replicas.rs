@@ -7,41 +7,18 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
-use common::live::{long_capture, paced_segment, start_server_with, wait_for_assets};
+use common::live::{
+    audience_clients, long_capture, longest_stall, paced_segment, start_server_with, viewer,
+    wait_for_assets,
+};
 use common::nginx::{balancer_config, free_port, nginx_or_skip, start_nginx};
 use common::redis::start_redis_on;
-use common::{backset, concatenated, decode_errors, framemd5, payloads};
+use common::{concatenated, decode_errors, framemd5, payloads};
 
 const VIEWERS: usize = 3;
-
-fn audience_clients(url: &str) -> u64 {
-    let mut resp = ureq::get(&format!("{url}backset.json")).call().unwrap();
-    let body: serde_json::Value = serde_json::from_reader(resp.body_mut().as_reader()).unwrap();
-    body["audience"]["clients"].as_u64().unwrap()
-}
-
-/// `follow URL` at a 3 s backset writing to `out`.
-fn viewer(url: &str, out: &Path, n: usize) -> Child {
-    backset()
-        .args(["follow", url, "--backset", "3s", "--retry-for", "20s"])
-        .args(["--client", &format!("viewer-{n}")])
-        .stdout(std::fs::File::create(out).unwrap())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// The longest stall a follower logged, s.
-fn longest_stall(log: &str) -> f64 {
-    log.lines()
-        .filter_map(|l| l.split("playing again after ").nth(1))
-        .filter_map(|rest| rest.split(' ').next()?.parse::<f64>().ok())
-        .fold(0.0, f64::max)
-}
 
 #[test]
 fn viewers_go_on_through_nginx_when_a_replica_dies() {
@@ -72,7 +49,7 @@ fn viewers_go_on_through_nginx_when_a_replica_dies() {
     let viewers: Vec<Child> = outputs
         .iter()
         .enumerate()
-        .map(|(n, o)| viewer(&url, o, n))
+        .map(|(n, o)| viewer(&url, o, &format!("viewer-{n}")))
         .collect();
     std::thread::sleep(Duration::from_secs(3));
     // Both replicas advise from the same audience: the viewers, whichever

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use backset::bucket::index_form::Head;
-use common::live::{long_capture, start_serving};
+use common::live::{audience_clients, feed, long_capture, longest_stall, start_serving, viewer};
 use common::nginx::{balancer_config, free_port, nginx_or_skip, start_cdn, start_nginx};
 use common::redis::start_redis_on;
 use common::s3::S3Server;
@@ -57,59 +57,23 @@ fn paced(
     bytes: Vec<u8>,
     seconds: f64,
 ) -> (Child, std::thread::JoinHandle<()>) {
-    let mut segment = on(
-        s3,
-        &[
-            "segment",
-            STREAM,
-            "-",
-            "--interval",
-            "1s",
-            "--hls",
-            "--dash",
-        ],
-    )
-    .arg("--spool")
-    .arg(spool)
-    .stdin(Stdio::piped())
-    .stderr(Stdio::piped())
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
-    let mut stdin = segment.stdin.take().unwrap();
-    let pause = Duration::from_secs_f64(seconds / (bytes.len() / 4096 + 1) as f64);
-    let feeder = std::thread::spawn(move || {
-        for c in bytes.chunks(4096) {
-            if stdin.write_all(c).is_err() {
-                return;
-            }
-            std::thread::sleep(pause);
-        }
-    });
-    (segment, feeder)
-}
-
-fn viewer(url: &str, out: &Path, name: &str) -> Child {
-    backset()
-        .args(["follow", url, "--backset", "3s", "--retry-for", "20s"])
-        .args(["--client", name])
-        .stdout(std::fs::File::create(out).unwrap())
+    let args = [
+        "segment",
+        STREAM,
+        "-",
+        "--interval",
+        "1s",
+        "--hls",
+        "--dash",
+    ];
+    let mut segment = on(s3, &args);
+    segment
+        .arg("--spool")
+        .arg(spool)
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn audience_clients(url: &str) -> u64 {
-    let mut resp = ureq::get(&format!("{url}backset.json")).call().unwrap();
-    let body: serde_json::Value = serde_json::from_reader(resp.body_mut().as_reader()).unwrap();
-    body["audience"]["clients"].as_u64().unwrap()
-}
-
-fn longest_stall(log: &str) -> f64 {
-    log.lines()
-        .filter_map(|l| l.split("playing again after ").nth(1))
-        .filter_map(|rest| rest.split(' ').next()?.parse::<f64>().ok())
-        .fold(0.0, f64::max)
+        .stdout(Stdio::null());
+    let pause = Duration::from_secs_f64(seconds / (bytes.len() / 4096 + 1) as f64);
+    feed(segment, bytes, 4096, pause)
 }
 
 /// The capture's video frames, from the same bytes cut into a local

@@ -92,13 +92,24 @@ pub fn paced_segment(
     pause: Duration,
     args: &[&str],
 ) -> (Child, std::thread::JoinHandle<()>) {
-    let mut segment = backset()
+    let mut segment = backset();
+    segment
         .args(["segment", out.to_str().unwrap(), "-", "-q"])
         .args(args)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    feed(segment, bytes, chunk, pause)
+}
+
+/// Starts `segment` (a command reading standard input) and feeds it
+/// `bytes` in `chunk`-byte pieces every `pause`; the feeder stops quietly
+/// when segment goes away.
+pub fn feed(
+    mut segment: std::process::Command,
+    bytes: Vec<u8>,
+    chunk: usize,
+    pause: Duration,
+) -> (Child, std::thread::JoinHandle<()>) {
+    let mut segment = segment.stdin(Stdio::piped()).spawn().unwrap();
     let mut stdin = segment.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         for c in bytes.chunks(chunk) {
@@ -109,6 +120,33 @@ pub fn paced_segment(
         }
     });
     (segment, feeder)
+}
+
+/// `follow URL` at a 3 s backset as viewer `client`, writing to `out`.
+pub fn viewer(url: &str, out: &Path, client: &str) -> Child {
+    backset()
+        .args(["follow", url, "--backset", "3s", "--retry-for", "20s"])
+        .args(["--client", client])
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The longest stall a follower logged, s.
+pub fn longest_stall(log: &str) -> f64 {
+    log.lines()
+        .filter_map(|l| l.split("playing again after ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse::<f64>().ok())
+        .fold(0.0, f64::max)
+}
+
+/// The viewers a server's `/backset.json` counts.
+#[cfg(feature = "follow")]
+pub fn audience_clients(url: &str) -> u64 {
+    let mut resp = ureq::get(&format!("{url}backset.json")).call().unwrap();
+    let body: serde_json::Value = serde_json::from_reader(resp.body_mut().as_reader()).unwrap();
+    body["audience"]["clients"].as_u64().unwrap()
 }
 
 /// Starts segment on a paced feed of `bytes` (about `seconds` of wall time)

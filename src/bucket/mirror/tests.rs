@@ -10,8 +10,8 @@ use bytes::Bytes;
 
 use super::{Mirror, Synced};
 use crate::bucket::client::Caching;
-use crate::bucket::index_form::{Head, HEAD};
-use crate::bucket::{Bucket, Location};
+use crate::bucket::tests::support::{location, put_index};
+use crate::bucket::Bucket;
 use crate::capture::segmenter::{self, Segmenter};
 use crate::stream::descriptor::Descriptor;
 use crate::stream::index::{Index, Record};
@@ -111,25 +111,8 @@ impl Source {
     }
 }
 
-/// The index of `records` as the store keeps it: full chunks, then the head.
-fn put_index(bucket: &Bucket, timescale: u32, records: &[Record]) {
-    let mut head = Head::empty(timescale, 0);
-    for r in records {
-        if let Some((name, chunk)) = head.push(*r) {
-            bucket.put(&name, chunk.into(), Caching::Immutable).unwrap();
-        }
-    }
-    bucket
-        .put(HEAD, head.encode().into(), Caching::Live)
-        .unwrap();
-}
-
 fn bucket() -> Bucket {
-    let location = Location {
-        bucket: "live".into(),
-        prefix: "ch1".into(),
-    };
-    Bucket::in_memory(&location).unwrap()
+    Bucket::in_memory(&location()).unwrap()
 }
 
 fn mirror(bucket: &Bucket, dir: &Path, window: Option<u64>) -> Mirror {

@@ -4,5 +4,5 @@
 //! compared with the same commands on the local directory.
 
 mod reader;
-mod support;
+pub(crate) mod support;
 mod verify;
