@@ -110,8 +110,10 @@ impl Uploader {
         if self.head.is_none() {
             self.open_store(&descriptor, &index, &naming)?;
         }
-        let pending = self.pending(&index);
-        let batch: Vec<Record> = pending.iter().take(BATCH).copied().collect();
+        // One more than a batch tells whether this batch catches up.
+        let mut batch = self.pending(&index, BATCH + 1);
+        let caught_up = batch.len() <= BATCH;
+        batch.truncate(BATCH);
         for r in &batch {
             self.upload_asset(r, &descriptor, &naming)?;
         }
@@ -124,7 +126,6 @@ impl Uploader {
         }
         // While a backlog drains, the playlists would name assets not up
         // yet, and an ended descriptor would end the stream early.
-        let caught_up = pending.len() <= BATCH;
         self.put_live(
             descriptor::FILE,
             store_descriptor(&descriptor, raw, caught_up),
@@ -268,11 +269,13 @@ impl Uploader {
         }
     }
 
-    fn pending(&self, index: &Index) -> Vec<Record> {
+    /// The next records the store lacks, at most `limit` of them.
+    fn pending(&self, index: &Index, limit: usize) -> Vec<Record> {
         let base = index.get(0).map_or(0, |r| r.sequence);
         let from = self.uploaded.map_or(0, |u| (u + 1).saturating_sub(base));
         (usize::try_from(from).unwrap_or(usize::MAX)..index.len())
             .map_while(|i| index.get(i))
+            .take(limit)
             .collect()
     }
 
