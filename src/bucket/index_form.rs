@@ -163,23 +163,26 @@ fn encode_records(timescale: u32, records: &[Record]) -> Vec<u8> {
     out
 }
 
+/// Test support: record `sequence` of a synthetic stream (assets of
+/// 2000 ticks and 150 bytes).
+#[cfg(test)]
+pub(crate) fn record(sequence: u64) -> Record {
+    Record {
+        sequence,
+        start: sequence * 2000,
+        duration: 2000,
+        datastamp: sequence * 100,
+        size: 150,
+        header_len: 50,
+        entries: 1,
+        published_us: 1,
+        init: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(sequence: u64) -> Record {
-        Record {
-            sequence,
-            start: sequence * 2000,
-            duration: 2000,
-            datastamp: sequence * 100,
-            size: 150,
-            header_len: 50,
-            entries: 1,
-            published_us: 1,
-            init: 0,
-        }
-    }
 
     #[test]
     fn chunks_fill_then_the_head_moves_on_and_every_record_has_one_place() {

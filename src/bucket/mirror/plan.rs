@@ -93,20 +93,7 @@ pub fn continues(last: &Record, next: &Record) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(sequence: u64) -> Record {
-        Record {
-            sequence,
-            start: sequence * 2000,
-            duration: 2000,
-            datastamp: sequence * 100,
-            size: 150,
-            header_len: 50,
-            entries: 1,
-            published_us: 1,
-            init: 0,
-        }
-    }
+    use crate::bucket::index_form::record;
 
     fn head(base: u64, n: u64) -> Head {
         let mut head = Head::empty(1000, base);
